@@ -1,0 +1,118 @@
+"""create_app(settings, surface): one codebase, three surfaces (public, partner, staff)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+
+from tipline import __version__, crypto, i18n
+from tipline.db import make_engine, make_sessionmaker
+from tipline.evidence.blobstore import BlobStore
+from tipline.routing.directory import DirectoryCache
+from tipline.settings import Settings, Surface
+from tipline.web import errors as web_errors
+from tipline.web.context import AppContext
+from tipline.web.locale import locale_from_language
+from tipline.web.ratelimit import RateLimiter
+from tipline.web.security import SecurityHeaders
+
+
+def build_context(settings: Settings, surface: Surface) -> AppContext:
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+    blobs = BlobStore(settings.vault_dir)
+    return AppContext(
+        settings=settings, surface=surface, engine=engine, sessions=sessions,
+        keys=crypto.load_keys(settings.keys_dir), blobs=blobs,
+        directory=DirectoryCache(sessions),
+        followup_limiter=RateLimiter(settings.followup_attempts_per_minute),
+    )
+
+
+def create_app(settings: Settings, surface: Surface | str = Surface.all) -> FastAPI:
+    surface = Surface(surface)
+    ctx = build_context(settings, surface)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.blobs.ensure()
+        ctx.blobs.sweep_tmp()
+        ctx.directory.reload()
+        yield
+        ctx.engine.dispose()
+
+    app = FastAPI(
+        title=f"{settings.site_name} API", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+        description="Reports of online child sexual exploitation and abuse.",
+    )
+    app.state.ctx = ctx
+    app.add_middleware(SecurityHeaders)
+
+    @app.middleware("http")
+    async def choose_locale(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        locale = locale_from_language(request.headers.get("accept-language", ""))
+        request.state.locale = locale
+        i18n.activate(locale)
+        return await call_next(request)
+
+    web_errors.install(app)
+    for router in _routers(surface):
+        app.include_router(router)
+    if surface in (Surface.public, Surface.all):
+        static = resources.files("tipline") / "web" / "static"
+        app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    _document_report_schema(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "surface": surface.value}
+
+    return app
+
+
+def _document_report_schema(app: FastAPI) -> None:
+    """The report endpoints read their bodies by hand (to stream files into the vault), so
+    the report schema is added to the OpenAPI components here."""
+    from tipline.reports.schemas import ReportCreate
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        model = ReportCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(model.pop("$defs", {}))
+        components["ReportCreate"] = model
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
+    from tipline.intake import api as intake_api
+    from tipline.intake import public_views as intake_views
+    from tipline.messaging import api as followup_api
+    from tipline.messaging import public_views as followup_views
+    public = [intake_views.router, followup_views.router, intake_api.router, followup_api.router]
+    try:  # TEMP until routing lands
+        from tipline.routing import public_views as routing_views
+        public.append(routing_views.router)
+    except ImportError:
+        pass
+    if surface == Surface.public:
+        return public
+    if surface == Surface.all:
+        return public
+    return []

@@ -1,0 +1,27 @@
+"""The `tipline` command."""
+
+from __future__ import annotations
+
+import click
+
+from tipline.cli import audit as audit_cli
+from tipline.cli import db as db_cli
+from tipline.cli import directory as directory_cli
+from tipline.cli import reports as reports_cli
+from tipline.cli import server as server_cli
+from tipline.cli import vault as vault_cli
+
+
+@click.group()
+@click.version_option(package_name="tipline")
+def cli() -> None:
+    """Tipline: reports of online child sexual exploitation and abuse."""
+
+
+cli.add_command(server_cli.init)
+cli.add_command(server_cli.serve)
+cli.add_command(db_cli.db)
+cli.add_command(reports_cli.reports_group, name="reports")
+cli.add_command(vault_cli.vault)
+cli.add_command(audit_cli.audit)
+cli.add_command(directory_cli.directory)

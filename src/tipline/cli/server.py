@@ -1,0 +1,51 @@
+"""`tipline init` and `tipline serve`."""
+
+from __future__ import annotations
+
+import click
+
+from tipline import crypto
+from tipline.cli.common import load_settings, unit_of_work
+from tipline.evidence.blobstore import BlobStore
+from tipline.settings import Surface
+
+
+@click.command()
+@click.option("--no-directory", is_flag=True, help="Do not import the bundled directory.")
+def init(no_directory: bool) -> None:
+    """Create the data directory, key files (0600) and database; import the directory."""
+    from tipline import migrations
+    from tipline.routing import service as routing
+
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    created = crypto.create_keys(settings.keys_dir)
+    click.echo(f"keys: {'created' if created else 'already present'} in {settings.keys_dir}")
+    BlobStore(settings.vault_dir).ensure()
+    click.echo(f"vault: {settings.vault_dir}")
+    click.echo("database: applying migrations…")
+    migrations.upgrade(settings)
+    click.echo("database: up to date")
+    if not no_directory:
+        with unit_of_work(settings) as session:
+            result = routing.import_directory(session, routing.bundled_directory_path())
+        click.echo(f"directory: {result.summary()}")
+    click.echo("ready: run `tipline serve`")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--surface", type=click.Choice([s.value for s in Surface]), default="all",
+              show_default=True, help="Which routes to serve.")
+def serve(host: str, port: int, surface: str) -> None:
+    """Run the web server."""
+    import uvicorn
+
+    from tipline.app import create_app
+
+    settings = load_settings()
+    app = create_app(settings, Surface(surface))
+    # access_log off: a reporter's address must never reach a log.
+    uvicorn.run(app, host=host, port=port, access_log=False, proxy_headers=False,
+                server_header=False, log_level="info")

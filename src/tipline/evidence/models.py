@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tipline.db import Base, UTCDateTime, new_id
+
+
+class EvidenceFile(Base):
+    """A file in the vault. The blob is ciphertext; these columns are what we know of it."""
+
+    __tablename__ = "evidence_file"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report.id"), index=True)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report_message.id"))
+    blob_name: Mapped[str] = mapped_column(String(64), unique=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    md5: Mapped[str] = mapped_column(String(32), index=True)
+    # File names can identify people, so the name is sealed like a message.
+    name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustodyEvent(Base):
+    """One touch of one evidence file: who, when, what, and why."""
+
+    __tablename__ = "custody_event"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    evidence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("evidence_file.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(120))
+    sha256: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text, default="")

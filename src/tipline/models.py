@@ -1,0 +1,19 @@
+"""Imports every domain's models so the metadata is complete (migrations, checks)."""
+
+from __future__ import annotations
+
+from tipline.audit import models as audit_models
+from tipline.db import Base
+from tipline.evidence import models as evidence_models
+from tipline.messaging import models as messaging_models
+from tipline.reports import models as reports_models
+from tipline.routing import models as routing_models
+
+__all__ = [
+    "Base",
+    "audit_models",
+    "evidence_models",
+    "messaging_models",
+    "reports_models",
+    "routing_models",
+]

@@ -1,0 +1,31 @@
+"""Everything a request needs, built once per app and kept on app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipline import crypto
+from tipline.evidence.blobstore import BlobStore
+from tipline.routing.directory import DirectoryCache
+from tipline.settings import Settings, Surface
+from tipline.web.ratelimit import RateLimiter
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    surface: Surface
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: crypto.Keys
+    blobs: BlobStore
+    directory: DirectoryCache
+    followup_limiter: RateLimiter
+
+    @property
+    def argon2_cost(self) -> crypto.Argon2Cost:
+        s = self.settings
+        return crypto.Argon2Cost(s.argon2_time_cost, s.argon2_memory_kib, s.argon2_parallelism)
