@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import clock, crypto, migrations
 from tipline.app import create_app
+from tipline.context import AppContext
 from tipline.db import Base, make_engine, make_sessionmaker
 from tipline.settings import Settings
-from tipline.web.context import AppContext
 
 BACKEND = os.environ.get("TIPLINE_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get("TIPLINE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

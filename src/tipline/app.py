@@ -12,14 +12,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
 from tipline import __version__, crypto, i18n
+from tipline.context import AppContext
 from tipline.db import make_engine, make_sessionmaker
 from tipline.evidence.blobstore import BlobStore
+from tipline.ratelimit import RateLimiter
 from tipline.routing.directory import DirectoryCache
 from tipline.settings import Settings, Surface
 from tipline.web import errors as web_errors
-from tipline.web.context import AppContext
 from tipline.web.locale import locale_from_language
-from tipline.web.ratelimit import RateLimiter
 from tipline.web.security import SecurityHeaders
 
 

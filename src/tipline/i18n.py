@@ -11,16 +11,31 @@ from pathlib import Path
 from babel.support import NullTranslations, Translations
 
 DEFAULT_LOCALE = "en"
-_current: ContextVar[NullTranslations] = ContextVar("translations", default=NullTranslations())
+# A pseudo-locale that wraps every translated string in ⟦ ⟧, so translators and tests can
+# see at a glance any text that does not go through gettext.
+PSEUDO_LOCALE = "qps"
+# The default is never mutated: translations are read-only once loaded.
+_current: ContextVar[NullTranslations] = ContextVar("translations", default=NullTranslations())  # noqa: B039
 
 
 def locale_dir() -> Path:
     return Path(str(resources.files("tipline") / "locale"))
 
 
+class PseudoTranslations(NullTranslations):
+    def ugettext(self, message: str) -> str:
+        return f"⟦{message}⟧"
+
+    def ungettext(self, singular: str, plural: str, n: int) -> str:
+        return f"⟦{singular if n == 1 else plural}⟧"
+
+    gettext = ugettext
+    ngettext = ungettext
+
+
 @cache
 def available_locales() -> tuple[str, ...]:
-    found = {DEFAULT_LOCALE}
+    found = {DEFAULT_LOCALE, PSEUDO_LOCALE}
     folder = locale_dir()
     if folder.exists():
         found.update(p.name for p in folder.iterdir() if (p / "LC_MESSAGES" / "messages.mo").exists())
@@ -29,6 +44,8 @@ def available_locales() -> tuple[str, ...]:
 
 @cache
 def translations_for(locale: str) -> NullTranslations:
+    if locale == PSEUDO_LOCALE:
+        return PseudoTranslations()
     if locale == DEFAULT_LOCALE or locale not in available_locales():
         return NullTranslations()
     return Translations.load(str(locale_dir()), [locale])

@@ -10,17 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from tipline.errors import InvalidInput, TooLarge
+from tipline.errors import InvalidInput
 from tipline.i18n import _
 from tipline.intake.forms import validate_report
 from tipline.intake.service import submit_report
 from tipline.reports.enums import Source
 from tipline.reports.schemas import ReportCreate
 from tipline.web.deps import get_ctx
+from tipline.web.jsonbody import read_json
 from tipline.web.multipart import StreamedForm, parse_streaming_form
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
-MAX_JSON_BYTES = 1_000_000
 
 
 class ReceiptOut(BaseModel):
@@ -29,23 +29,6 @@ class ReceiptOut(BaseModel):
     status: str
     files: int
     followup_url: str
-
-
-async def read_json(request: Request) -> Any:
-    """Read a JSON body with a size cap and a clear message when it is not JSON."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        raise InvalidInput(_("Send the body as application/json."), field="body")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise TooLarge(_("The JSON body is larger than 1 MB."), field="body")
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(_("The body is not valid JSON: %(error)s") % {"error": str(exc)},
-                           field="body") from exc
 
 
 REPORT_BODY: dict[str, Any] = {

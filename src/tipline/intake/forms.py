@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from tipline.errors import InvalidInput
 from tipline.i18n import _
 from tipline.reports.schemas import ReportCreate
-from tipline.web.validation import describe_validation_errors
+from tipline.validation import describe_validation_errors
 
 LIST_FIELDS = {
     "urls": "urls",

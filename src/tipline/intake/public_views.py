@@ -8,9 +8,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from tipline.errors import InvalidInput, PermissionDenied
 from tipline.i18n import _
-from tipline.intake import labels
 from tipline.intake.forms import form_to_data, validate_report
 from tipline.intake.service import submit_report
+from tipline.reports import labels
 from tipline.reports.codenames import entropy_bits
 from tipline.reports.enums import Source
 from tipline.web import csrf

@@ -6,18 +6,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from tipline.context import AppContext
 from tipline.db import transaction
-from tipline.errors import InvalidInput
 from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import StagedBlob
-from tipline.i18n import _
-from tipline.messaging import service as messaging
-from tipline.messaging.enums import Author
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
 from tipline.reports.schemas import ReportCreate
 from tipline.reports.states import CoarseStatus
-from tipline.web.context import AppContext
 
 
 @dataclass(frozen=True)
@@ -53,33 +49,3 @@ def submit_report(
             ctx.blobs.delete(blob.name)
         raise
     return receipt
-
-
-def add_to_report(
-    ctx: AppContext, report_id: uuid.UUID, *, text: str, blobs: list[StagedBlob]
-) -> int:
-    """The reporter adds a message and/or files on the follow-up page. Returns files added."""
-    body = text.strip()
-    if not body and not blobs:
-        for blob in blobs:
-            ctx.blobs.delete(blob.name)
-        raise InvalidInput(_("Write a message or choose a file to add."), field="body")
-    try:
-        with transaction(ctx.sessions) as session:
-            message_id = None
-            if body or blobs:
-                message = messaging.post_message(
-                    session, ctx.keys, report_id=report_id, author=Author.reporter,
-                    author_label="reporter",
-                    body=body or _("(files added)"), actor="reporter",
-                    max_chars=ctx.settings.max_text_chars,
-                )
-                message_id = message.id
-            for blob in blobs:
-                evidence.attach_blob(session, ctx.keys, blob, report_id=report_id,
-                                     actor="reporter", message_id=message_id)
-    except BaseException:
-        for blob in blobs:
-            ctx.blobs.delete(blob.name)
-        raise
-    return len(blobs)

@@ -14,12 +14,11 @@ from sqlalchemy.orm import Session
 
 from tipline.errors import InvalidInput, NotFound
 from tipline.i18n import _
-from tipline.intake.api import read_json
-from tipline.intake.service import add_to_report
 from tipline.messaging import followup
 from tipline.reports import service as reports
 from tipline.reports.models import Report
 from tipline.web.deps import client_key, get_ctx, get_session
+from tipline.web.jsonbody import read_json
 from tipline.web.multipart import parse_streaming_form
 
 router = APIRouter(prefix="/api/v1/followup", tags=["follow-up"])
@@ -103,7 +102,7 @@ async def post_message(request: Request, authorization: Annotated[str | None, He
     body = MessageIn.model_validate(payload) if isinstance(payload, dict) else None
     if body is None:
         raise InvalidInput(_("Send a JSON object with a `body`."), field="body")
-    await run_in_threadpool(add_to_report, ctx, report_id, text=body.body, blobs=[])
+    await run_in_threadpool(followup.add_to_report, ctx, report_id, text=body.body, blobs=[])
     return JSONResponse({"added": True}, status_code=201)
 
 
@@ -121,7 +120,7 @@ async def add_files(request: Request, authorization: Annotated[str | None, Heade
         raise InvalidInput(_("The upload was not accepted."), errors=form.errors)
     if not form.blobs:
         raise InvalidInput(_("Add at least one file as a `files` part."), field="files")
-    added = await run_in_threadpool(add_to_report, ctx, report_id, text=form.first("body"),
+    added = await run_in_threadpool(followup.add_to_report, ctx, report_id, text=form.first("body"),
                                     blobs=form.blobs)
     return JSONResponse({"files_added": added}, status_code=201)
 

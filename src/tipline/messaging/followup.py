@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from tipline import crypto
+from tipline.context import AppContext
 from tipline.db import transaction
 from tipline.errors import InvalidInput, NotFound
 from tipline.evidence import service as evidence
+from tipline.evidence.blobstore import StagedBlob
 from tipline.i18n import _
 from tipline.messaging import service as messaging
+from tipline.messaging.enums import Author
 from tipline.messaging.service import MessageView
 from tipline.reports import codenames
 from tipline.reports import service as reports
 from tipline.reports.models import Report
 from tipline.reports.states import CoarseStatus
-from tipline.web.context import AppContext
 
 WRONG_CODENAME = "That codename does not match a report. Check each word and try again."
 
@@ -72,3 +75,28 @@ def view(session: Session, keys: crypto.Keys, report: Report) -> FollowupView:
         created_at=report.created_at,
         messages=messaging.list_messages(session, keys, report.id), files=files,
     )
+
+
+def add_to_report(
+    ctx: AppContext, report_id: uuid.UUID, *, text: str, blobs: list[StagedBlob]
+) -> int:
+    """The reporter adds a message and/or files on the follow-up page. Returns files added."""
+    body = text.strip()
+    if not body and not blobs:
+        raise InvalidInput(_("Write a message or choose a file to add."), field="body")
+    try:
+        with transaction(ctx.sessions) as session:
+            message = messaging.post_message(
+                session, ctx.keys, report_id=report_id, author=Author.reporter,
+                author_label="reporter", body=body or _("(files added)"), actor="reporter",
+                max_chars=ctx.settings.max_text_chars,
+            )
+            message_id = message.id
+            for blob in blobs:
+                evidence.attach_blob(session, ctx.keys, blob, report_id=report_id,
+                                     actor="reporter", message_id=message_id)
+    except BaseException:
+        for blob in blobs:
+            ctx.blobs.delete(blob.name)
+        raise
+    return len(blobs)

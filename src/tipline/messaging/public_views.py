@@ -9,9 +9,8 @@ from sqlalchemy.orm import Session
 
 from tipline.errors import InvalidInput, NotFound, PermissionDenied, RateLimited
 from tipline.i18n import _
-from tipline.intake import labels
-from tipline.intake.service import add_to_report
 from tipline.messaging import followup
+from tipline.reports import labels
 from tipline.reports import service as reports
 from tipline.web import csrf
 from tipline.web.deps import client_key, get_ctx, get_session
@@ -86,7 +85,7 @@ async def add(request: Request) -> Response:
         csrf.check(request, form.first(csrf.FIELD))
         if errors:
             raise InvalidInput(_("Nothing was added."), errors=errors)
-        added = await run_in_threadpool(add_to_report, ctx, report_id, text=text, blobs=form.blobs)
+        added = await run_in_threadpool(followup.add_to_report, ctx, report_id, text=text, blobs=form.blobs)
         notice = _("Thank you: your message was added.") if not added else \
             _("Thank you: your message and files were added.")
         text = ""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import TypeDecorator
@@ -12,7 +12,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Write Tipline's column types as their portable SQL types, so migrations do not depend
     on Python classes that may change."""
     if type_ == "type" and isinstance(obj, TypeDecorator):

@@ -21,7 +21,8 @@ from tipline.reports.enums import (
 )
 
 COUNTRY_CODES: frozenset[str] = frozenset(
-    code for code in Locale("en").territories if len(code) == 2 and code.isalpha()
+    str(code) for code in Locale("en").territories
+    if isinstance(code, str) and len(code) == 2 and code.isalpha()
 )
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]

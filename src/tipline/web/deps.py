@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from tipline.web.context import AppContext
+from tipline.context import AppContext
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -11,8 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tipline.errors import InvalidInput, TiplineError
 from tipline.i18n import _
+from tipline.validation import describe_validation_errors
 from tipline.web.pages import render
-from tipline.web.validation import describe_validation_errors
 
 TITLES = {
     400: "Bad request",

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from tipline.context import AppContext
 from tipline.errors import InvalidInput, TiplineError, TooLarge
 from tipline.evidence.blobstore import BlobWriter, StagedBlob
 from tipline.i18n import _
-from tipline.web.context import AppContext
 
 MAX_PARTS = 400
 MAX_FIELD_BYTES = 200_000

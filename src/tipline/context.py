@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import crypto
 from tipline.evidence.blobstore import BlobStore
+from tipline.ratelimit import RateLimiter
 from tipline.routing.directory import DirectoryCache
 from tipline.settings import Settings, Surface
-from tipline.web.ratelimit import RateLimiter
 
 
 @dataclass

@@ -1,0 +1,58 @@
+"""Each surface serves exactly its own routes, so nothing appears on the wrong one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from tipline.app import create_app
+from tipline.settings import Settings
+
+PUBLIC = {
+    ("GET", "/"), ("GET", "/help"), ("GET", "/report"), ("POST", "/report"),
+    ("GET", "/followup"), ("POST", "/followup"), ("GET", "/followup/report"),
+    ("POST", "/followup/report"), ("POST", "/followup/signout"),
+    ("GET", "/where-to-report"), ("GET", "/where-to-report/{country}"), ("GET", "/country"),
+    ("POST", "/api/v1/reports"), ("POST", "/api/v1/followup/session"),
+    ("GET", "/api/v1/followup"), ("POST", "/api/v1/followup/messages"),
+    ("POST", "/api/v1/followup/files"), ("DELETE", "/api/v1/followup/session"),
+    ("GET", "/healthz"), ("GET", "/openapi.json"), ("MOUNT", "/static"),
+}
+COMMON = {("GET", "/healthz"), ("GET", "/openapi.json")}
+EXPECTED = {
+    "public": PUBLIC,
+    "all": PUBLIC,
+    "partner": COMMON,
+    "staff": COMMON,
+}
+
+
+def flatten(routes: list[Any]) -> list[Any]:
+    """Newer FastAPI keeps included routers as one entry each; look inside them."""
+    flat: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        flat.extend(flatten(inner.routes) if inner is not None else [route])
+    return flat
+
+
+def routes(settings: Settings, surface: str) -> set[tuple[str, str]]:
+    app = create_app(settings, surface)
+    found: set[tuple[str, str]] = set()
+    for route in flatten(list(app.routes)):
+        if isinstance(route, Mount):
+            found.add(("MOUNT", route.path))
+        elif isinstance(route, APIRoute):
+            found.update((method, route.path) for method in route.methods - {"HEAD"})
+        else:
+            methods = getattr(route, "methods", None) or {"GET"}
+            found.update((method, route.path) for method in methods - {"HEAD"})
+    return found
+
+
+@pytest.mark.parametrize("surface", sorted(EXPECTED))
+def test_surface_routes_are_exactly_the_expected_ones(settings: Settings, surface: str) -> None:
+    assert routes(settings, surface) == EXPECTED[surface]
