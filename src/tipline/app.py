@@ -106,11 +106,9 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
     from tipline.messaging import api as followup_api
     from tipline.messaging import public_views as followup_views
     public = [intake_views.router, followup_views.router, intake_api.router, followup_api.router]
-    try:  # TEMP until routing lands
-        from tipline.routing import public_views as routing_views
-        public.append(routing_views.router)
-    except ImportError:
-        pass
+    from tipline.routing import public_views as routing_views
+
+    public.append(routing_views.router)
     if surface == Surface.public:
         return public
     if surface == Surface.all:

@@ -26,8 +26,8 @@ class PseudoTranslations(NullTranslations):
     def ugettext(self, message: str) -> str:
         return f"⟦{message}⟧"
 
-    def ungettext(self, singular: str, plural: str, n: int) -> str:
-        return f"⟦{singular if n == 1 else plural}⟧"
+    def ungettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return f"⟦{msgid1 if n == 1 else msgid2}⟧"
 
     gettext = ugettext
     ngettext = ungettext
@@ -51,8 +51,16 @@ def translations_for(locale: str) -> NullTranslations:
     return Translations.load(str(locale_dir()), [locale])
 
 
+_current_locale: ContextVar[str] = ContextVar("locale", default=DEFAULT_LOCALE)
+
+
 def activate(locale: str) -> None:
     _current.set(translations_for(locale))
+    _current_locale.set(locale if locale in available_locales() else DEFAULT_LOCALE)
+
+
+def current_locale() -> str:
+    return _current_locale.get()
 
 
 def gettext(message: str) -> str:

@@ -28,7 +28,7 @@ def init(no_directory: bool) -> None:
     click.echo("database: up to date")
     if not no_directory:
         with unit_of_work(settings) as session:
-            result = routing.import_directory(session, routing.bundled_directory())
+            result = routing.import_directory(session, routing.bundled_directory(), actor="cli:init")
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in result.counts().items() if v)
         click.echo(f"directory: {counts or 'unchanged'}")
     click.echo("ready: run `tipline serve`")
