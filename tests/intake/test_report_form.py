@@ -47,6 +47,9 @@ def test_form_files_a_report_with_a_screenshot(client: TestClient, sessions: ses
     assert "Save everything" in response.text
     assert "What happens next" in response.text
     assert "/where-to-report/GB" in response.text
+    # Where else to report, for the reporter's country, straight from the directory.
+    assert "CEOP" in response.text or "Internet Watch Foundation" in response.text
+    assert "Report the account to the app or website" in response.text
     assert response.headers["cache-control"] == "no-store"
     with sessions() as session:
         report = session.execute(select(Report).where(Report.reference == reference)).scalar_one()

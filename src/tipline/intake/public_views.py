@@ -75,6 +75,8 @@ async def submit(request: Request) -> Response:
         request, "intake/receipt.html", status_code=201, receipt=receipt,
         codename_bits=int(entropy_bits(ctx.settings.codename_words)),
         status_text=labels.coarse_status(receipt.status.value),
+        places=ctx.directory.organisations(receipt.country)[:6] if receipt.country else (),
+        place_country=ctx.directory.emergency(receipt.country) if receipt.country else None,
     )
 
 
