@@ -49,6 +49,8 @@ def _clean_postgres(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        conn.execute(text("INSERT INTO audit_head (id, seq, row_hash) VALUES (1, 0, :zero)"),
+                     {"zero": "0" * 64})
     engine.dispose()
 
 

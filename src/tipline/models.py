@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tipline.accounts import models as accounts_models
 from tipline.audit import models as audit_models
 from tipline.db import Base
 from tipline.evidence import models as evidence_models
@@ -11,6 +12,7 @@ from tipline.routing import models as routing_models
 
 __all__ = [
     "Base",
+    "accounts_models",
     "audit_models",
     "evidence_models",
     "messaging_models",

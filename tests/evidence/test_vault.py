@@ -144,8 +144,16 @@ def test_decrypt_stream_rejects_foreign_data() -> None:
 def test_blob_store_sweeps_half_written_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = BlobStore(tmp_path)
     store.ensure()
-    (store.tmp / "abc.part").write_bytes(b"partial ciphertext")
+    import os
+    import time
+
+    old = store.tmp / "old.part"
+    old.write_bytes(b"partial ciphertext")
+    past = time.time() - 3600
+    os.utime(old, (past, past))
+    young = store.tmp / "young.part"
+    young.write_bytes(b"an upload still arriving in another process")
     assert store.sweep_tmp() == 1
-    assert list(store.tmp.iterdir()) == []
+    assert [p.name for p in store.tmp.iterdir()] == ["young.part"]
 
 

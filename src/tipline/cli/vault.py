@@ -9,9 +9,10 @@ import click
 
 from tipline.cli.common import Progress, keys_and_blobs, load_settings, unit_of_work
 from tipline.evidence import service as evidence
+from tipline.evidence.blobstore import TMP_GRACE_SECONDS
 
 # A blob this young may belong to an upload whose transaction has not committed yet.
-ORPHAN_GRACE_SECONDS = 15 * 60
+ORPHAN_GRACE_SECONDS = TMP_GRACE_SECONDS
 
 
 @click.group()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 from tipline import crypto
 from tipline.errors import InvalidInput, TooLarge
 from tipline.evidence.sniff import sniff_media_type
+
+# Half-written files younger than this may still be arriving.
+TMP_GRACE_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,19 @@ class BlobStore:
     def path_for(self, name: str) -> Path:
         return self.blobs / name[:2] / name
 
-    def sweep_tmp(self) -> int:
-        """Remove half-written blobs left by a crash; returns how many."""
+    def sweep_tmp(self, older_than_seconds: float = TMP_GRACE_SECONDS) -> int:
+        """Remove half-written blobs left by a crash; returns how many. Young files may be
+        uploads still arriving in another process that shares this vault, so they stay."""
         removed = 0
+        cutoff = time.time() - older_than_seconds
         if self.tmp.exists():
             for leftover in self.tmp.glob("*.part"):
-                leftover.unlink(missing_ok=True)
-                removed += 1
+                try:
+                    if leftover.stat().st_mtime < cutoff:
+                        leftover.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
         return removed
 
     def all_names(self) -> Iterator[str]:
@@ -85,6 +95,15 @@ class BlobStore:
 
 
 SNIFF_BYTES = 512
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a rename or a new entry survive power loss, not only a crash."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class BlobWriter:
@@ -154,8 +173,11 @@ class BlobWriter:
         os.fsync(self._handle.fileno())
         self._handle.close()
         final = self.store.path_for(self.name)
-        final.parent.mkdir(exist_ok=True)
+        if not final.parent.exists():
+            final.parent.mkdir(exist_ok=True)
+            _fsync_directory(self.store.blobs)
         self._tmp_path.rename(final)
+        _fsync_directory(final.parent)
         return StagedBlob(
             name=self.name, path=final, wrapped_key=self._wrapped, size=self._size,
             media_type=self._media_type, sha256=self._sha256.hexdigest(),

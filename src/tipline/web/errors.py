@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tipline.errors import InvalidInput, TiplineError
 from tipline.i18n import _
 from tipline.validation import describe_validation_errors
 from tipline.web.pages import render
+from tipline.web.staff import SignInRequired
 
 TITLES = {
     400: "Bad request",
@@ -49,6 +50,8 @@ def error_page(request: Request, status: int, message: str) -> Response:
 def install(app: FastAPI) -> None:
     @app.exception_handler(TiplineError)
     async def _domain(request: Request, exc: TiplineError) -> Response:
+        if isinstance(exc, SignInRequired) and not wants_json(request):
+            return RedirectResponse("/staff/login", status_code=303)
         if wants_json(request):
             errors = exc.errors if isinstance(exc, InvalidInput) else None
             headers = {"Retry-After": "60"} if exc.status_code == 429 else None

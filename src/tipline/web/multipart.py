@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from tipline.context import AppContext
@@ -169,8 +170,10 @@ async def parse_streaming_form(request: Request, ctx: AppContext) -> StreamedFor
             received += len(chunk)
             if received > limit:
                 raise TooLarge(_("The upload is larger than this site accepts."), field="files")
-            parser.write(chunk)
-        parser.finalize()
+            # Hashing, encryption and file writes run off the event loop, so one large
+            # upload on a slow disk does not stall every other visitor.
+            await run_in_threadpool(parser.write, chunk)
+        await run_in_threadpool(parser.finalize)
     except TiplineError:
         if state.writer is not None:
             state.writer.abort()

@@ -36,3 +36,21 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     response = HTMLResponse(body, status_code=status_code)
     csrf.set_cookie_if_new(request, response)
     return response
+
+
+def render_staff(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
+    """Staff pages: no public safety gate, a staff navigation instead."""
+    ctx = get_ctx(request)
+    context: dict[str, Any] = {
+        "site_name": ctx.settings.site_name,
+        "lang": getattr(request.state, "locale", "en"),
+        "staff": getattr(request.state, "staff", None),
+        "csrf_field": csrf.FIELD,
+        "csrf_token": csrf.form_token(request),
+        "request_path": request.url.path,
+    }
+    context.update(values)
+    body = environment().get_template(template).render(context)
+    response = HTMLResponse(body, status_code=status_code)
+    csrf.set_cookie_if_new(request, response)
+    return response

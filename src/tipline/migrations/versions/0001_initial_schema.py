@@ -37,6 +37,9 @@ def upgrade() -> None:
     sa.Column('row_hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_head'))
     )
+    # The head row exists from the start: concurrent first writers then lock the same row
+    # instead of racing to insert it.
+    op.execute("INSERT INTO audit_head (id, seq, row_hash) VALUES (1, 0, '" + "0" * 64 + "')")
     op.create_table('directory_organisation',
     sa.Column('id', sa.String(length=80), nullable=False),
     sa.Column('country', sa.String(length=2), nullable=True),
