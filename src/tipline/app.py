@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -67,7 +68,7 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
     web_errors.install(app)
     for router in _routers(surface):
         app.include_router(router)
-    if surface in (Surface.public, Surface.all):
+    if surface in (Surface.public, Surface.staff, Surface.all):
         static = resources.files("tipline") / "web" / "static"
         app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -109,8 +110,25 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
     from tipline.routing import public_views as routing_views
 
     public.append(routing_views.router)
+    staff = _staff_routers()
     if surface == Surface.public:
         return public
+    if surface == Surface.staff:
+        return staff
     if surface == Surface.all:
-        return public
+        return public + staff
     return []
+
+
+def _staff_routers() -> list:  # type: ignore[type-arg]
+    from tipline.accounts import views as account_views
+    from tipline.triage import views as triage_views
+
+    routers = [account_views.router, triage_views.router]
+    for module in ("tipline.cases.views", "tipline.stats.views", "tipline.intake.views"):
+        try:
+            routers.append(importlib.import_module(module).router)
+        except ModuleNotFoundError as exc:  # a domain not built yet
+            if not exc.name or not module.startswith(exc.name):
+                raise
+    return routers

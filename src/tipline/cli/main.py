@@ -9,6 +9,7 @@ from tipline.cli import db as db_cli
 from tipline.cli import directory as directory_cli
 from tipline.cli import reports as reports_cli
 from tipline.cli import server as server_cli
+from tipline.cli import users as users_cli
 from tipline.cli import vault as vault_cli
 
 
@@ -25,3 +26,4 @@ cli.add_command(reports_cli.reports_group, name="reports")
 cli.add_command(vault_cli.vault)
 cli.add_command(audit_cli.audit)
 cli.add_command(directory_cli.directory)
+cli.add_command(users_cli.users)

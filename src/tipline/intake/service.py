@@ -14,6 +14,7 @@ from tipline.reports import service as reports
 from tipline.reports.enums import Source
 from tipline.reports.schemas import ReportCreate
 from tipline.reports.states import CoarseStatus
+from tipline.triage import service as triage
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ def submit_report(
                 session, ctx.keys, data, source=source, codename_lookup=code.lookup,
                 actor="reporter",
             )
+            triage.on_new_report(session, report)
             for blob in blobs:
                 evidence.attach_blob(session, ctx.keys, blob, report_id=report.id, actor="reporter")
             receipt = Receipt(

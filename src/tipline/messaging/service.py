@@ -58,11 +58,12 @@ def post_message(
     return message
 
 
-def list_messages(session: Session, keys: crypto.Keys, report_id: uuid.UUID) -> list[MessageView]:
-    rows = session.execute(
-        select(ReportMessage).where(ReportMessage.report_id == report_id)
-        .order_by(ReportMessage.created_at, ReportMessage.id)
-    ).scalars()
+def list_messages(session: Session, keys: crypto.Keys, report_id: uuid.UUID, *,
+                  include_internal: bool = False) -> list[MessageView]:
+    query = select(ReportMessage).where(ReportMessage.report_id == report_id)
+    if not include_internal:
+        query = query.where(ReportMessage.author != Author.internal)
+    rows = session.execute(query.order_by(ReportMessage.created_at, ReportMessage.id)).scalars()
     return [
         MessageView(
             id=row.id, author=row.author, author_label=row.author_label,

@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tipline.db import Base, StrEnumType, UTCDateTime, new_id
@@ -23,7 +23,10 @@ class Report(Base):
     """One report, whatever channel it came through."""
 
     __tablename__ = "report"
-    __table_args__ = (Index("ix_report_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_report_status_created", "status", "created_at"),
+        Index("ix_report_queue", "status", "priority_score", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     reference: Mapped[str] = mapped_column(String(20), unique=True)
@@ -62,6 +65,18 @@ class Report(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
 
     codename_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    # Triage: a score kept up to date by triage.priority (sorted on, so stored), its reasons,
+    # who works on it, and the times the statistics need.
+    priority_score: Mapped[int] = mapped_column(Integer, default=0)
+    priority_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assigned_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    confirmed_types: Mapped[list[str] | None] = mapped_column(JSON)
+    triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"))
 
 
 class FollowupSession(Base):
