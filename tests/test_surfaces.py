@@ -22,11 +22,22 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/openapi.json"), ("MOUNT", "/static"),
 }
 COMMON = {("GET", "/healthz"), ("GET", "/openapi.json")}
+STAFF = COMMON | {
+    ("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/2fa"),
+    ("POST", "/staff/2fa"), ("POST", "/staff/logout"),
+    ("GET", "/staff/admin/users"), ("POST", "/staff/admin/users"),
+    ("POST", "/staff/admin/users/{user_id}/{action}"),
+    ("GET", "/staff/admin/agencies"), ("POST", "/staff/admin/agencies"),
+    ("GET", "/staff/queue"), ("GET", "/staff/reports/{report_id}"),
+    ("GET", "/staff/reports/{report_id}/contact"), ("POST", "/staff/reports/{report_id}/{action}"),
+    ("GET", "/staff/evidence/{evidence_id}/preview"), ("POST", "/staff/evidence/{evidence_id}/reveal"),
+    ("GET", "/staff/evidence/{evidence_id}/original"), ("MOUNT", "/static"),
+}
 EXPECTED = {
     "public": PUBLIC,
-    "all": PUBLIC,
+    "all": PUBLIC | STAFF,
     "partner": COMMON,
-    "staff": COMMON,
+    "staff": STAFF,
 }
 
 
