@@ -32,6 +32,7 @@ STAFF = COMMON | {
     ("GET", "/staff/reports/{report_id}/contact"), ("POST", "/staff/reports/{report_id}/{action}"),
     ("GET", "/staff/evidence/{evidence_id}/preview"), ("POST", "/staff/evidence/{evidence_id}/reveal"),
     ("GET", "/staff/evidence/{evidence_id}/original"), ("MOUNT", "/static"),
+    ("GET", "/staff/reports/new"), ("POST", "/staff/reports/new"),
 }
 EXPECTED = {
     "public": PUBLIC,

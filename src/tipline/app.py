@@ -122,10 +122,12 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
 
 def _staff_routers() -> list:  # type: ignore[type-arg]
     from tipline.accounts import views as account_views
+    from tipline.intake import views as phone_views
     from tipline.triage import views as triage_views
 
-    routers = [account_views.router, triage_views.router]
-    for module in ("tipline.cases.views", "tipline.stats.views", "tipline.intake.views"):
+    # Phone entry first: /staff/reports/new must win over /staff/reports/{report_id}.
+    routers = [account_views.router, phone_views.router, triage_views.router]
+    for module in ("tipline.cases.views", "tipline.stats.views"):
         try:
             routers.append(importlib.import_module(module).router)
         except ModuleNotFoundError as exc:  # a domain not built yet

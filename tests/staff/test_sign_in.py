@@ -67,7 +67,7 @@ def test_password_reset_revokes_sessions(staff_client, ctx) -> None:  # type: ig
     analyst = staff_client(Role.analyst)
     assert analyst.get("/staff/queue").status_code == 200
     with transaction(ctx.sessions) as session:
-        user = [u for u in accounts.list_users(session) if u.email == analyst.__dict__["staff_email"]][0]
+        user = next(u for u in accounts.list_users(session) if u.email == analyst.__dict__["staff_email"])
         accounts.reset_password(session, user, "another long password", actor="test")
     assert analyst.get("/staff/queue", follow_redirects=False).status_code == 303
 

@@ -28,7 +28,8 @@ class Receipt:
 
 
 def submit_report(
-    ctx: AppContext, data: ReportCreate, blobs: list[StagedBlob], *, source: Source
+    ctx: AppContext, data: ReportCreate, blobs: list[StagedBlob], *, source: Source,
+    actor: str = "reporter",
 ) -> Receipt:
     """Runs in a worker thread. On any failure the stored blobs are removed again."""
     try:
@@ -36,11 +37,11 @@ def submit_report(
         with transaction(ctx.sessions) as session:
             report = reports.create_report(
                 session, ctx.keys, data, source=source, codename_lookup=code.lookup,
-                actor="reporter",
+                actor=actor,
             )
             triage.on_new_report(session, report)
             for blob in blobs:
-                evidence.attach_blob(session, ctx.keys, blob, report_id=report.id, actor="reporter")
+                evidence.attach_blob(session, ctx.keys, blob, report_id=report.id, actor=actor)
             receipt = Receipt(
                 report_id=report.id, reference=report.reference, codename=code.codename,
                 status=reports.coarse_status(report),
