@@ -66,7 +66,8 @@ def staff_client(client: TestClient, ctx: AppContext) -> Iterator[Callable[..., 
         other = TestClient(client.app, base_url="http://testserver")
         opened.append(other)
         response = sign_in(other, email)
-        assert response.status_code == 200, response.text[:500]
+        signed_in = response.status_code == 200 or str(response.url).endswith("/staff/cases")
+        assert signed_in, response.text[:500]
         other.__dict__["staff_email"] = email
         return other
 
