@@ -9,6 +9,7 @@ from tipline.evidence import models as evidence_models
 from tipline.messaging import models as messaging_models
 from tipline.reports import models as reports_models
 from tipline.routing import models as routing_models
+from tipline.triage import models as triage_models
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "messaging_models",
     "reports_models",
     "routing_models",
+    "triage_models",
 ]

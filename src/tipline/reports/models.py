@@ -76,7 +76,7 @@ class Report(Base):
     triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"))
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"), index=True)
 
 
 class FollowupSession(Base):

@@ -19,7 +19,7 @@ from tipline.reports import service as reports
 from tipline.reports.enums import IncidentType, Source
 from tipline.reports.models import Report
 from tipline.reports.states import ReportStatus
-from tipline.triage import priority
+from tipline.triage import correlation, priority
 
 OPEN_STATUSES = (ReportStatus.received, ReportStatus.in_review)
 PAGE_SIZE = 50
@@ -27,16 +27,10 @@ PAGE_SIZE = 50
 
 def on_new_report(session: Session, report: Report, *, extra: dict[str, str] | None = None) -> None:
     """Everything triage does when a report arrives, whatever the channel."""
-    priority.apply(report, same_suspect_reports=same_suspect_count(session, report), extra=extra)
-
-
-def same_suspect_count(session: Session, report: Report) -> int:
-    """Other reports sharing an identifier with this one (filled in by correlation)."""
-    try:
-        from tipline.triage import correlation
-    except ImportError:  # correlation arrives with its own module
-        return 0
-    return int(correlation.count_related(session, report.id))
+    # Index first: the priority counts other reports about the same suspect.
+    correlation.index_report(session, report)
+    priority.apply(report, same_suspect_reports=correlation.count_related(session, report.id),
+                   extra=extra)
 
 
 @dataclass(frozen=True)
@@ -102,7 +96,7 @@ def queue(session: Session, f: QueueFilter, *, me: uuid.UUID) -> QueuePage:
         .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
     ).scalars())
     ids = {r.assigned_to_id for r in rows if r.assigned_to_id}
-    names = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).tuples().all()) if ids else {}
+    names = {row[0]: row[1] for row in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))} if ids else {}
     return QueuePage(rows=rows, total=total, page=page, pages=pages, now=clock.now(), assignees=names)
 
 

@@ -26,6 +26,7 @@ from tipline.reports import service as reports
 from tipline.reports.enums import IncidentType, Source
 from tipline.reports.models import Report
 from tipline.reports.states import ReportStatus
+from tipline.triage import correlation
 from tipline.triage import service as triage
 from tipline.triage.access import access_evidence, access_report
 from tipline.web import csrf
@@ -69,13 +70,7 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
     files = evidence.list_for_report(session, report.id)
     revealed = request.query_params.get("revealed", "")
     grant = request.query_params.get("grant", "")
-    related = []
-    try:
-        from tipline.triage import correlation
-
-        related = correlation.related_reports(session, report.id)
-    except ImportError:
-        pass
+    related = correlation.related_reports(session, report.id)
     return render_staff(
         request, "triage/report.html", status_code=status_code, report=report,
         files=[(f, evidence.original_name(ctx.keys, f)) for f in files],
@@ -150,11 +145,28 @@ def _do_action(session: Session, ctx, staff: StaffUser, report: Report, action: 
             author_label=_("The people handling your report") if question else staff.display_name,
             body=body, actor=staff.actor, max_chars=ctx.settings.max_text_chars)
         return _("Question sent: the reporter sees it when they sign in with their codename.") if question else _("Note saved.")
+    if action == "duplicate":
+        staff.require(Permission.report_merge)
+        original = access_report(session, staff, _report_uuid(body))
+        correlation.mark_duplicate(session, report, original, staff.actor)
+        return _("Marked as a duplicate of %(ref)s.") % {"ref": original.reference}
+    if action == "merge":
+        staff.require(Permission.report_merge)
+        source = access_report(session, staff, _report_uuid(body))
+        correlation.merge_reports(session, target=report, sources=[source], actor=staff.actor)
+        return _("%(ref)s was merged into this report.") % {"ref": source.reference}
     if action == "not-actionable":
         staff.require(Permission.report_edit)
         reports.change_status(session, report, ReportStatus.not_actionable, actor=staff.actor, reason=body)
         return _("Marked as not actionable.")
     raise NotFound(_("There is no page at this address."))
+
+
+def _report_uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError as exc:
+        raise InvalidInput(_("Choose one of the related reports."), field="body") from exc
 
 
 # --- evidence: blurred previews, recorded reveals ------------------------------------------

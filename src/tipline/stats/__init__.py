@@ -1,0 +1,1 @@
+"""Statistics for supervisors: read-only figures, charts as server-rendered SVG, CSV."""
