@@ -33,6 +33,7 @@ STAFF = COMMON | {
     ("GET", "/staff/evidence/{evidence_id}/preview"), ("POST", "/staff/evidence/{evidence_id}/reveal"),
     ("GET", "/staff/evidence/{evidence_id}/original"), ("MOUNT", "/static"),
     ("GET", "/staff/reports/new"), ("POST", "/staff/reports/new"),
+    ("GET", "/staff/stats"), ("GET", "/staff/stats.csv"),
 }
 EXPECTED = {
     "public": PUBLIC,

@@ -45,6 +45,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/staff/evidence/{evidence_id}/preview"): ANALYSTS,
     ("POST", "/staff/evidence/{evidence_id}/reveal"): ANALYSTS,
     ("GET", "/staff/evidence/{evidence_id}/original"): set(),  # needs a reveal grant: tested elsewhere
+    ("GET", "/staff/stats"): {"supervisor", "admin"},
+    ("GET", "/staff/stats.csv"): {"supervisor", "admin"},
 }
 # Routes open to everyone by design, so they prove nothing about access control.
 PUBLIC_BY_DESIGN = {p for p, who in MATRIX.items() if who == EVERYONE}
