@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tipline.cli import agencies as agencies_cli
 from tipline.cli import audit as audit_cli
 from tipline.cli import db as db_cli
 from tipline.cli import directory as directory_cli
@@ -27,3 +28,4 @@ cli.add_command(vault_cli.vault)
 cli.add_command(audit_cli.audit)
 cli.add_command(directory_cli.directory)
 cli.add_command(users_cli.users)
+cli.add_command(agencies_cli.agencies)

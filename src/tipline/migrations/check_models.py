@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from alembic import command
@@ -18,7 +19,12 @@ def main() -> int:
         url = f"sqlite:///{Path(folder) / 'check.db'}"
         upgrade_url(url)
         try:
-            command.check(alembic_config(url))
+            with warnings.catch_warnings():
+                # Indexes with a DESC column cannot be compared on SQLite; migration 0005
+                # creates them by hand and tests/test_migrations.py checks they exist.
+                warnings.filterwarnings("ignore", message="autogenerate skipping metadata-specified expression-based index")
+                warnings.filterwarnings("ignore", message="autogenerate skipping functional index")
+                command.check(alembic_config(url))
         except CommandError as exc:
             print(f"models and migrations disagree: {exc}")
             return 1

@@ -4,7 +4,18 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tipline.db import Base, StrEnumType, UTCDateTime, new_id
@@ -25,7 +36,13 @@ class Report(Base):
     __tablename__ = "report"
     __table_args__ = (
         Index("ix_report_status_created", "status", "created_at"),
-        Index("ix_report_queue", "status", "priority_score", "created_at"),
+        # The queue's order (highest score first, then oldest), so pages are read, not sorted.
+        Index("ix_report_queue", "status", text("priority_score DESC"), "created_at"),
+        Index("ix_report_priority_order", text("priority_score DESC"), "created_at"),
+        # Only merged reports have a value; indexing the NULLs misleads SQLite's planner.
+        Index("ix_report_merged_into_id", "merged_into_id",
+              sqlite_where=text("merged_into_id IS NOT NULL"),
+              postgresql_where=text("merged_into_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -76,7 +93,7 @@ class Report(Base):
     triaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"), index=True)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"))
 
 
 class FollowupSession(Base):

@@ -155,7 +155,8 @@ def _phone_country(phone: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     # The calling code's main country when the number itself is not a valid one.
-    code = phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(number.country_code)
+    code = phonenumbers.region_code_for_number(number) or (
+        phonenumbers.region_code_for_country_code(number.country_code) if number.country_code else None)
     return code if code in COUNTRIES else None
 
 

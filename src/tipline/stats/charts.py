@@ -81,7 +81,7 @@ def stacked_bars(*, chart_id: str, title: str, desc: str, categories: Sequence[s
     bar = max(slot * 0.8, 1.0)
     for i, category in enumerate(categories):
         x = left + i * slot + (slot - bar) / 2
-        base = top + plot_h
+        base: float = top + plot_h
         for j, s in enumerate(series):
             value = s.values[i]
             if value <= 0:

@@ -91,10 +91,14 @@ def queue(session: Session, f: QueueFilter, *, me: uuid.UUID) -> QueuePage:
     total = int(session.execute(select(func.count()).select_from(base.subquery())).scalar_one())
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(max(1, f.page), pages)
-    rows = list(session.execute(
-        base.order_by(Report.priority_score.desc(), Report.created_at.asc())
-        .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
-    ).scalars())
+    # Page through ids only (an index walk), then load the fifty rows shown.
+    page_ids = (base.with_only_columns(Report.id)
+                .order_by(Report.priority_score.desc(), Report.created_at.asc())
+                .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).scalar_subquery()
+    rows = sorted(
+        session.execute(select(Report).where(Report.id.in_(page_ids))).scalars(),
+        key=lambda r: (-r.priority_score, r.created_at),
+    )
     ids = {r.assigned_to_id for r in rows if r.assigned_to_id}
     names = {row[0]: row[1] for row in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))} if ids else {}
     return QueuePage(rows=rows, total=total, page=page, pages=pages, now=clock.now(), assignees=names)
