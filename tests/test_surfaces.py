@@ -34,6 +34,12 @@ STAFF = COMMON | {
     ("GET", "/staff/evidence/{evidence_id}/original"), ("MOUNT", "/static"),
     ("GET", "/staff/reports/new"), ("POST", "/staff/reports/new"),
     ("GET", "/staff/stats"), ("GET", "/staff/stats.csv"),
+    ("GET", "/staff/reports/{report_id}/referrals"), ("POST", "/staff/reports/{report_id}/referrals/new"),
+    ("GET", "/staff/cases"), ("GET", "/staff/cases/signing-key"), ("GET", "/staff/cases/{referral_id}"),
+    ("POST", "/staff/cases/{referral_id}/accept"), ("POST", "/staff/cases/{referral_id}/decline"),
+    ("POST", "/staff/cases/{referral_id}/status"), ("POST", "/staff/cases/{referral_id}/items"),
+    ("POST", "/staff/cases/{referral_id}/items/{item_id}/transfer"),
+    ("POST", "/staff/cases/{referral_id}/package"),
 }
 EXPECTED = {
     "public": PUBLIC,

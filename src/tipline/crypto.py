@@ -202,3 +202,67 @@ def sign(keys: Keys, purpose: str, value: str) -> str:
 
 def constant_time_equal(left: str, right: str) -> bool:
     return hmac.compare_digest(left.encode(), right.encode())
+
+
+# --- signing referral packages (Ed25519) ---------------------------------------------------
+
+SIGNING_KEY_FILE = "package-signing.key"
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+
+
+def load_or_create_signing_key(keys_dir: Path) -> bytes:
+    """The Ed25519 private key (32 raw bytes) that signs referral packages, created with
+    0600 permissions on first use."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    path = keys_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        raw = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        else:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+    data = path.read_bytes()
+    if len(data) != KEY_BYTES:
+        raise ValueError(f"{path} is not a {KEY_BYTES}-byte Ed25519 key")
+    return data
+
+
+def signing_public_key(private_key: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    public = Ed25519PrivateKey.from_private_bytes(private_key).public_key()
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def sign_detached(private_key: bytes, message: bytes) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(private_key).sign(message)
+
+
+def verify_detached(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True only if `signature` is a valid Ed25519 signature of `message` by `public_key`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """SHA-256 of the raw public key, in groups of four hex digits for reading aloud."""
+    digest = hashlib.sha256(public_key).hexdigest()
+    return ":".join(digest[i:i + 4] for i in range(0, len(digest), 4))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tipline.accounts import models as accounts_models
 from tipline.audit import models as audit_models
+from tipline.cases import models as cases_models
 from tipline.db import Base
 from tipline.evidence import models as evidence_models
 from tipline.messaging import models as messaging_models
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "accounts_models",
     "audit_models",
+    "cases_models",
     "evidence_models",
     "messaging_models",
     "reports_models",

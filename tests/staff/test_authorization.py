@@ -15,7 +15,10 @@ from sqlalchemy import select
 from tests.helpers import csrf_token, png_bytes, report_json
 from tests.staff.conftest import make_agency, make_user
 from tests.test_surfaces import flatten
+from tipline.accounts import service as accounts
 from tipline.accounts.permissions import Role
+from tipline.cases import service as cases
+from tipline.db import transaction
 from tipline.evidence.models import EvidenceFile
 from tipline.reports.models import Report
 
@@ -47,6 +50,18 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/staff/evidence/{evidence_id}/original"): set(),  # needs a reveal grant: tested elsewhere
     ("GET", "/staff/stats"): {"supervisor", "admin"},
     ("GET", "/staff/stats.csv"): {"supervisor", "admin"},
+    ("GET", "/staff/reports/{report_id}/referrals"): ANALYSTS,
+    ("POST", "/staff/reports/{report_id}/referrals/new"): ANALYSTS,
+    ("GET", "/staff/cases"): ALL_STAFF,
+    ("GET", "/staff/cases/signing-key"): ALL_STAFF,
+    # The referral below went to another agency than the matrix officer's.
+    ("GET", "/staff/cases/{referral_id}"): ANALYSTS,
+    ("POST", "/staff/cases/{referral_id}/accept"): set(),
+    ("POST", "/staff/cases/{referral_id}/decline"): set(),
+    ("POST", "/staff/cases/{referral_id}/status"): set(),
+    ("POST", "/staff/cases/{referral_id}/items"): set(),
+    ("POST", "/staff/cases/{referral_id}/items/{item_id}/transfer"): set(),
+    ("POST", "/staff/cases/{referral_id}/package"): ANALYSTS,
 }
 # Routes open to everyone by design, so they prove nothing about access control.
 PUBLIC_BY_DESIGN = {p for p, who in MATRIX.items() if who == EVERYONE}
@@ -76,6 +91,14 @@ def objects(client: TestClient, ctx) -> dict[str, str]:  # type: ignore[no-untyp
         item = session.execute(select(EvidenceFile)).scalar_one()
         values = {"report_id": str(report.id), "evidence_id": str(item.id)}
     values["user_id"] = str(make_user(ctx, Role.analyst))
+    home_police = make_agency(ctx, "Home Police", ("US",))
+    with transaction(ctx.sessions) as session:
+        report = session.get(Report, uuid.UUID(values["report_id"]))
+        assert report is not None
+        referrer = accounts.as_staff(accounts.get_user(session, uuid.UUID(values["user_id"])))
+        choice = cases.ReferralChoice(agency_id=home_police, reason="matrix check")
+        referrals = cases.refer_report(session, report, [choice], staff=referrer)
+        values["referral_id"] = str(referrals[0].id)
     return values
 
 

@@ -33,7 +33,8 @@ def _may_see(session: Session, staff: StaffUser, report: Report) -> bool:
     if staff.role == Role.agency_officer:
         if staff.agency_id is None:
             return False
+        # Imported here: cases builds on triage, so a module-level import would be circular.
         from tipline.cases import service as cases
 
-        return cases.agency_has_report(session, staff.agency_id, report.id)
+        return bool(cases.agency_has_report(session, staff.agency_id, report.id))
     return staff.can(Permission.report_view)

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 
 from tipline import crypto
 from tipline.accounts import service as accounts
-from tipline.accounts.permissions import Permission
+from tipline.accounts.permissions import Permission, Role
 from tipline.accounts.service import StaffUser
 from tipline.audit import service as audit
+from tipline.cases import service as cases
 from tipline.errors import InvalidInput, NotFound, TiplineError
 from tipline.evidence import preview
 from tipline.evidence import service as evidence
@@ -70,7 +71,9 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
     files = evidence.list_for_report(session, report.id)
     revealed = request.query_params.get("revealed", "")
     grant = request.query_params.get("grant", "")
-    related = correlation.related_reports(session, report.id)
+    # Officers see only what was referred to them: not other reports' references.
+    officer = staff.role == Role.agency_officer
+    related = [] if officer else correlation.related_reports(session, report.id)
     return render_staff(
         request, "triage/report.html", status_code=status_code, report=report,
         files=[(f, evidence.original_name(ctx.keys, f)) for f in files],
@@ -78,6 +81,7 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
         coarse=labels.coarse_status(reports.coarse_status(report).value),
         types=labels.incident_types(), can=staff.can, Permission=Permission,
         revealed=revealed, grant=grant, related=related, error=error, notice=notice,
+        referrals=cases.list_cases(session, staff, report_id=report.id),
         assignee=accounts.get_user(session, report.assigned_to_id).display_name if report.assigned_to_id else None,
     )
 
