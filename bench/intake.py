@@ -35,8 +35,8 @@ from pathlib import Path
 import httpx
 from bench.machine import print_machine
 from PIL import Image
+from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
 
-TIPLINE = str(Path(sys.executable).with_name("tipline"))
 TARGET_P95 = 0.5
 
 
@@ -108,41 +108,13 @@ def scratch_database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [TIPLINE, "serve", "--host", "127.0.0.1", "--port", str(port), "--surface", "public"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the server did not start:\n{log.read_text()[-4000:]}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    try:
+        with ServerProcess(env, log, surface="public") as server:
+            yield server.url, server.pid
+    except ServerFailed as exc:
+        sys.exit(str(exc))
 
 
 def cpu_seconds(pid: int) -> float:

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench.intake import free_port, percentile, scratch_database
+from bench.intake import percentile, scratch_database
 from bench.machine import print_machine
+from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
 
-TIPLINE = str(Path(sys.executable).with_name("tipline"))
 TARGET = 0.200
 PASSWORD = "bench horse battery staple"
 BATCH = 5000
@@ -185,31 +185,11 @@ def seed(data_dir: Path, database_url: str, count: int) -> Seeded:
 
 @contextmanager
 def staff_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [TIPLINE, "serve", "--host", "127.0.0.1", "--port", str(port), "--surface", "staff"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"the server did not start:\n{log.read_text()[-4000:]}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    try:
+        with ServerProcess(env, log, surface="staff") as server:
+            yield server.url, server.pid
+    except ServerFailed as exc:
+        sys.exit(str(exc))
 
 
 def csrf(html: str) -> str:

@@ -8,10 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,66 +22,27 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import environment_for
 from tests.helpers import png_bytes, report_json
+from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
 from tipline.evidence.models import EvidenceFile
 from tipline.reports.models import Report
 from tipline.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-TIPLINE = str(Path(sys.executable).with_name("tipline"))
 SUBMISSIONS = 60  # the burst never gets this far: the server dies first
 REPORTERS = 6
 KILL_AFTER = 12  # receipts that must have arrived before the kill
 ORPHAN_GRACE_SECONDS = 15 * 60  # tipline.cli.vault.ORPHAN_GRACE_SECONDS
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """`tipline serve` as a child process; its output goes to a file, not a pipe."""
+class Server(ServerProcess):
+    """The server under test, on this test's data directory."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [TIPLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=environment_for(settings), stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self._wait_healthy(log)
-
-    def _wait_healthy(self, log: Path, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"the server exited with {self.proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"the server did not answer /healthz within {timeout} s:\n{log.read_text()}")
-
-    def kill(self) -> None:
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
+        try:
+            super().__init__(environment_for(settings), log)
+        except ServerFailed as exc:
+            pytest.fail(str(exc))
 
 
 @pytest.fixture

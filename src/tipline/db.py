@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -69,12 +71,18 @@ class StrEnumType(TypeDecorator[Any]):
         return None if value is None else self.enum_class(value)
 
 
+# SQLite has one writer at a time. Threads of this process queue on a lock instead of
+# polling SQLite's busy handler, whose growing sleeps make the slowest writers very slow.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs,
         )
         _configure_sqlite(engine)
+        _WRITE_LOCKS[engine] = threading.RLock()
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
@@ -105,12 +113,15 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back on any error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    bind = factory.kw.get("bind")
+    lock = _WRITE_LOCKS.get(bind) if isinstance(bind, Engine) else None
+    with lock if lock is not None else nullcontext():
+        session = factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
