@@ -118,3 +118,22 @@ def test_phone_report_gives_a_codename_that_works(client: TestClient, ctx, staff
     missing = analyst.post("/staff/reports/new", files=multipart({
         "csrf_token": csrf_token(form.text), "incident_types": ["harassment"]}))
     assert missing.status_code == 422 and "This is required." in missing.text
+
+
+def test_assign_and_mark_duplicate(client: TestClient, ctx, staff_client) -> None:  # type: ignore[no-untyped-def]
+    first = file(client, suspect={"phones": ["+1 202 555 0142"]})
+    second = file(client, suspect={"phones": ["(202) 555-0142"]})
+    first_id, second_id = report_id(ctx, first["reference"]), report_id(ctx, second["reference"])
+    analyst = staff_client(Role.analyst)
+    page = analyst.get(f"/staff/reports/{second_id}")
+    assert first["reference"] in page.text  # related through the phone number
+    mine = re.search(r'<option value="([0-9a-f-]+)">Test analyst</option>', page.text).group(1)  # type: ignore[union-attr]
+    assigned = analyst.post(f"/staff/reports/{second_id}/assign",
+                            data={"csrf_token": csrf_token(page.text), "assignee": mine})
+    assert "Assignment saved." in assigned.text
+    assert second["reference"] in analyst.get("/staff/queue", params={"assigned": "me"}).text
+    marked = analyst.post(f"/staff/reports/{second_id}/duplicate",
+                          data={"csrf_token": csrf_token(page.text), "body": first_id})
+    assert f"Marked as a duplicate of {first['reference']}." in marked.text
+    assert 'id="report-status">duplicate<' in marked.text
+    assert second["reference"] not in analyst.get("/staff/queue").text

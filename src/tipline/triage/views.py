@@ -82,6 +82,8 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
         types=labels.incident_types(), can=staff.can, Permission=Permission,
         revealed=revealed, grant=grant, related=related, error=error, notice=notice,
         referrals=cases.list_cases(session, staff, report_id=report.id),
+        assignable=[(u.id, u.display_name) for u in accounts.list_users(session)
+                    if u.active and u.role != Role.agency_officer] if staff.can(Permission.report_assign) else [],
         assignee=accounts.get_user(session, report.assigned_to_id).display_name if report.assigned_to_id else None,
     )
 
