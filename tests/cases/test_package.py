@@ -91,7 +91,7 @@ def test_the_package_holds_everything_and_verifies(case, ctx, settings) -> None:
     assert report["report"]["platform"] == "PixelPlay"
     assert "Phone of the suspect" in summary
     assert {f["path"] for f in manifest["files"]} == set(names) - {"manifest.json", "manifest.sig"}
-    assert [e["action"] for e in custody["evidence_files"]] == ["received", "exported"]
+    assert [e["action"] for e in custody["evidence_files"]] == ["received", "referred", "exported"]
     assert [e["action"] for e in custody["collected_items"]] == ["collected", "exported"]
     with ctx.sessions() as session:
         exported = session.execute(select(CustodyEvent).where(CustodyEvent.action == "exported")).scalars().all()

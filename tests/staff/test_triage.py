@@ -134,6 +134,6 @@ def test_assign_and_mark_duplicate(client: TestClient, ctx, staff_client) -> Non
     assert second["reference"] in analyst.get("/staff/queue", params={"assigned": "me"}).text
     marked = analyst.post(f"/staff/reports/{second_id}/duplicate",
                           data={"csrf_token": csrf_token(page.text), "body": first_id})
-    assert f"Marked as a duplicate of {first['reference']}." in marked.text
+    assert "Marked as a duplicate." in marked.text
     assert 'id="report-status">duplicate<' in marked.text
     assert second["reference"] not in analyst.get("/staff/queue").text

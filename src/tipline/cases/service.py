@@ -31,6 +31,7 @@ from tipline.cases.models import (
     ReferralStatus,
 )
 from tipline.errors import Conflict, InvalidInput, NotFound
+from tipline.evidence import service as evidence
 from tipline.i18n import _
 from tipline.reports import service as reports
 from tipline.reports.models import Report
@@ -202,6 +203,10 @@ def refer_report(session: Session, report: Report, choices: list[ReferralChoice]
         session.flush()
         _event(session, referral, "referred", staff.actor,
                {"agency_name": agency.name, "reason": reason, "suggested": choice.suggested})
+        # Referral hands the evidence on: a custody event for every file.
+        for item in evidence.list_for_report(session, report.id):
+            evidence.record_custody(session, item, action="referred", actor=staff.actor,
+                                    details={"agency": agency.name, "referral": str(referral.id)})
         created.append(referral)
     if report.status == ReportStatus.received:
         reports.change_status(session, report, ReportStatus.in_review, actor=staff.actor)

@@ -88,12 +88,25 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
     )
 
 
+def _notice(done: str) -> str:
+    return {
+        "claim": _("You are now working on this report."),
+        "assign": _("Assignment saved."),
+        "classify": _("Classification saved."),
+        "question": _("Question sent: the reporter sees it when they sign in with their codename."),
+        "note": _("Note saved."),
+        "duplicate": _("Marked as a duplicate."),
+        "merge": _("The other report was merged into this one."),
+        "not-actionable": _("Marked as not actionable."),
+    }.get(done, "")
+
+
 @router.get("/staff/reports/{report_id}", response_class=HTMLResponse)
-def report_page(request: Request, report_id: uuid.UUID,
+def report_page(request: Request, report_id: uuid.UUID, done: str = Query(""),
                 staff: StaffUser = Depends(current_staff),
                 session: Session = Depends(get_session, scope="function")) -> Response:
     report = access_report(session, staff, report_id)
-    return _report_page(request, session, staff, report)
+    return _report_page(request, session, staff, report, notice=_notice(done))
 
 
 @router.get("/staff/reports/{report_id}/contact", response_class=HTMLResponse)
@@ -118,28 +131,29 @@ def report_action(request: Request, report_id: uuid.UUID, action: str,
     ctx = get_ctx(request)
     report = access_report(session, staff, report_id)
     try:
-        notice = _do_action(session, ctx, staff, report, action, body=body, types=types, assignee=assignee)
+        _do_action(session, ctx, staff, report, action, body=body, types=types, assignee=assignee)
     except TiplineError as exc:
         session.rollback()
         report = access_report(session, staff, report_id)
         return _report_page(request, session, staff, report, error=exc.message, status_code=exc.status_code)
-    return _report_page(request, session, staff, report, notice=notice)
+    # Redirect after success, so reloading the page never repeats the action.
+    return RedirectResponse(f"/staff/reports/{report.id}?done={action}", status_code=303)
 
 
 def _do_action(session: Session, ctx, staff: StaffUser, report: Report, action: str, *,  # type: ignore[no-untyped-def]
-               body: str, types: list[str], assignee: str) -> str:
+               body: str, types: list[str], assignee: str) -> None:
     if action == "claim":
         staff.require(Permission.report_assign)
         triage.assign(session, report, staff.id, actor=staff.actor, claim=True)
-        return _("You are now working on this report.")
+        return
     if action == "assign":
         staff.require(Permission.report_assign)
         triage.assign(session, report, uuid.UUID(assignee) if assignee else None, actor=staff.actor)
-        return _("Assignment saved.")
+        return
     if action == "classify":
         staff.require(Permission.report_edit)
         triage.confirm_types(session, report, types, actor=staff.actor)
-        return _("Classification saved.")
+        return
     if action in ("note", "question"):
         if not body.strip():
             raise InvalidInput(_("Write something first."), field="body")
@@ -150,21 +164,21 @@ def _do_action(session: Session, ctx, staff: StaffUser, report: Report, action: 
             author=Author.staff if question else Author.internal,
             author_label=_("The people handling your report") if question else staff.display_name,
             body=body, actor=staff.actor, max_chars=ctx.settings.max_text_chars)
-        return _("Question sent: the reporter sees it when they sign in with their codename.") if question else _("Note saved.")
+        return
     if action == "duplicate":
         staff.require(Permission.report_merge)
         original = access_report(session, staff, _report_uuid(body))
         correlation.mark_duplicate(session, report, original, staff.actor)
-        return _("Marked as a duplicate of %(ref)s.") % {"ref": original.reference}
+        return
     if action == "merge":
         staff.require(Permission.report_merge)
         source = access_report(session, staff, _report_uuid(body))
         correlation.merge_reports(session, target=report, sources=[source], actor=staff.actor)
-        return _("%(ref)s was merged into this report.") % {"ref": source.reference}
+        return
     if action == "not-actionable":
         staff.require(Permission.report_edit)
         reports.change_status(session, report, ReportStatus.not_actionable, actor=staff.actor, reason=body)
-        return _("Marked as not actionable.")
+        return
     raise NotFound(_("There is no page at this address."))
 
 
