@@ -71,3 +71,21 @@ def test_commands_explain_missing_keys(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["vault", "verify"], env=env)
     assert result.exit_code == 1
     assert "run `tipline init` first" in result.output
+
+
+def test_create_admin_then_sign_in(settings: Settings, client) -> None:  # type: ignore[no-untyped-def]
+    from tests.staff.conftest import sign_in
+
+    result = CliRunner().invoke(cli, ["users", "create-admin", "boss@example.org", "--name", "Boss",
+                                      "--password-stdin"], input="a very long password\n",
+                                env=environment_for(settings))
+    assert result.exit_code == 0, result.output
+    assert "administrator boss@example.org created" in result.output
+    signed = sign_in(client, "boss@example.org", "a very long password")
+    assert signed.status_code == 200 and "Users" in signed.text
+    again = CliRunner().invoke(cli, ["users", "create-admin", "boss@example.org", "--password-stdin"],
+                               input="a very long password\n", env=environment_for(settings))
+    assert again.exit_code == 1 and "already exists" in again.output
+    short = CliRunner().invoke(cli, ["users", "create-admin", "x@example.org", "--password-stdin"],
+                               input="short\n", env=environment_for(settings))
+    assert short.exit_code == 1 and "at least 12 characters" in short.output

@@ -137,3 +137,14 @@ def test_assign_and_mark_duplicate(client: TestClient, ctx, staff_client) -> Non
     assert "Marked as a duplicate." in marked.text
     assert 'id="report-status">duplicate<' in marked.text
     assert second["reference"] not in analyst.get("/staff/queue").text
+
+
+def test_sla_timer_turns_red_when_overdue(client: TestClient, ctx, staff_client) -> None:  # type: ignore[no-untyped-def]
+    from tipline import clock
+
+    urgent = file(client, immediate_danger=True)
+    analyst = staff_client(Role.analyst)
+    fresh = analyst.get("/staff/queue")
+    assert urgent["reference"] in fresh.text and "overdue" not in fresh.text
+    clock.advance(2 * 3600)  # a child in danger must be triaged within the hour
+    assert '<span class="overdue">overdue by 1 h</span>' in analyst.get("/staff/queue").text
