@@ -30,8 +30,8 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, env: dict[str, str], log: Path, *, surface: str = "all",
-                 timeout: float = 30.0) -> None:
-        self.port = free_port()
+                 timeout: float = 30.0, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._out = log.open("ab")

@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,19 +14,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKEND, environment_for
+from tests.serverproc import TIPLINE, ServerFailed, ServerProcess, free_port
 from tipline.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
-TIPLINE = Path(sys.executable).with_name("tipline")
-START_SECONDS = 30.0
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -54,20 +42,6 @@ class Server:
     def reports(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = json.loads(self.cli("reports", "list", "--json"))
         return items
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"tipline serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    pytest.fail(f"tipline serve did not answer {url} within {START_SECONDS}s:\n{log.read_text()}")
 
 
 def _run(env: dict[str, str], *args: str) -> str:
@@ -97,7 +71,7 @@ def sqlite_with_directory(database_template: str,
 def server(settings: Settings, tmp_path: Path, sqlite_with_directory: Path | None) -> Iterator[Server]:
     """`tipline serve` on a free port, over a fresh data directory with the bundled directory
     of organisations imported (as `tipline init` does)."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = environment_for(settings)
     # A page of this same server, so quick exit can be observed without any network.
@@ -109,21 +83,12 @@ def server(settings: Settings, tmp_path: Path, sqlite_with_directory: Path | Non
     else:
         database = settings.resolved_database_url.removeprefix("sqlite:///")
         shutil.copyfile(sqlite_with_directory, database)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(TIPLINE), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
     try:
-        _wait_until_up(process, f"{base_url}/healthz", log)
+        process = ServerProcess(env, log, port=port)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
+    with process:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
