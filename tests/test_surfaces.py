@@ -22,6 +22,11 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/openapi.json"), ("MOUNT", "/static"),
 }
 COMMON = {("GET", "/healthz"), ("GET", "/openapi.json")}
+PARTNER = COMMON | {
+    ("GET", "/ispws/status"), ("GET", "/ispws/xsd"), ("POST", "/ispws/submit"),
+    ("POST", "/ispws/upload"), ("POST", "/ispws/fileinfo"), ("POST", "/ispws/finish"),
+    ("POST", "/ispws/retract"),
+}
 STAFF = COMMON | {
     ("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/2fa"),
     ("POST", "/staff/2fa"), ("POST", "/staff/logout"),
@@ -43,8 +48,8 @@ STAFF = COMMON | {
 }
 EXPECTED = {
     "public": PUBLIC,
-    "all": PUBLIC | STAFF,
-    "partner": COMMON,
+    "all": PUBLIC | STAFF | PARTNER,
+    "partner": PARTNER,
     "staff": STAFF,
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -110,27 +109,25 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
     from tipline.routing import public_views as routing_views
 
     public.append(routing_views.router)
+    from tipline.esp import api as esp_api
+
     staff = _staff_routers()
     if surface == Surface.public:
         return public
+    if surface == Surface.partner:
+        return [esp_api.router]
     if surface == Surface.staff:
         return staff
-    if surface == Surface.all:
-        return public + staff
-    return []
+    return [*public, esp_api.router, *staff]
 
 
 def _staff_routers() -> list:  # type: ignore[type-arg]
     from tipline.accounts import views as account_views
+    from tipline.cases import views as case_views
     from tipline.intake import views as phone_views
+    from tipline.stats import views as stats_views
     from tipline.triage import views as triage_views
 
     # Phone entry first: /staff/reports/new must win over /staff/reports/{report_id}.
-    routers = [account_views.router, phone_views.router, triage_views.router]
-    for module in ("tipline.cases.views", "tipline.stats.views"):
-        try:
-            routers.append(importlib.import_module(module).router)
-        except ModuleNotFoundError as exc:  # a domain not built yet
-            if not exc.name or not module.startswith(exc.name):
-                raise
-    return routers
+    return [account_views.router, phone_views.router, triage_views.router, case_views.router,
+            stats_views.router]

@@ -6,6 +6,7 @@ from tipline.accounts import models as accounts_models
 from tipline.audit import models as audit_models
 from tipline.cases import models as cases_models
 from tipline.db import Base
+from tipline.esp import models as esp_models
 from tipline.evidence import models as evidence_models
 from tipline.messaging import models as messaging_models
 from tipline.reports import models as reports_models
@@ -17,6 +18,7 @@ __all__ = [
     "accounts_models",
     "audit_models",
     "cases_models",
+    "esp_models",
     "evidence_models",
     "messaging_models",
     "reports_models",

@@ -9,6 +9,7 @@ from tipline.cli import audit as audit_cli
 from tipline.cli import db as db_cli
 from tipline.cli import directory as directory_cli
 from tipline.cli import package as package_cli
+from tipline.cli import partners as partners_cli
 from tipline.cli import reports as reports_cli
 from tipline.cli import server as server_cli
 from tipline.cli import users as users_cli
@@ -31,3 +32,4 @@ cli.add_command(directory_cli.directory)
 cli.add_command(users_cli.users)
 cli.add_command(agencies_cli.agencies)
 cli.add_command(package_cli.package)
+cli.add_command(partners_cli.partners)

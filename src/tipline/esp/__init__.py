@@ -1,0 +1,1 @@
+"""The partner API for tech companies (ESPs): CyberTipline-compatible report ingestion."""

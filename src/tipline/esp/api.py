@@ -1,0 +1,268 @@
+"""The CyberTipline-compatible XML API under /ispws (partner surface).
+
+Every application error is HTTP 200 with a non-zero responseCode, as the service it mirrors
+answers; only failed authentication is HTTP 401. Responses are application/xml in UTF-8
+with a Request-ID header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData
+
+from tipline.db import transaction
+from tipline.errors import TiplineError
+from tipline.esp import schema, service
+from tipline.esp.models import Partner as EspPartner
+from tipline.esp.xml import (
+    Code,
+    EspError,
+    read_document,
+    report_done_response,
+    report_response,
+)
+from tipline.esp.xsd import schema_document
+from tipline.web.deps import get_ctx
+from tipline.web.multipart import parse_streaming_form
+
+
+class Unauthorized(Exception):
+    """Raised by `current_partner`; EspRoute answers it with 401."""
+
+
+class EspRoute(APIRoute):
+    """Answers failed authentication with 401, and any unexpected failure with response code
+    1000 in the document the client expects, so a client never sees an HTML or JSON error."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        finishing = self.path.endswith("/finish")
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Unauthorized:
+                return unauthorized_response()
+            except Exception:
+                logger.exception("ESP API request failed")
+                body = (report_done_response(Code.server_error, 0) if finishing
+                        else report_response(Code.server_error, "Server error"))
+                return xml_response(body)
+
+        return handle
+
+
+router = APIRouter(prefix="/ispws", include_in_schema=False, route_class=EspRoute)
+
+REALM = 'Basic realm="ESP Web Services"'
+MAX_XML_BYTES = 4 * 1024 * 1024
+MAX_FORM_BYTES = 64 * 1024
+AUTH_CACHE_SECONDS = 300.0
+logger = logging.getLogger(__name__)
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def xml_response(body: bytes) -> Response:
+    return Response(body, media_type="application/xml; charset=UTF-8",
+                    headers={"Request-ID": _request_id()})
+
+
+def unauthorized_response() -> Response:
+    # An empty body, as the live service is reported to answer today (esp-api.md §3).
+    return Response(b"", status_code=401, media_type="application/xml; charset=UTF-8",
+                    headers={"WWW-Authenticate": REALM, "Request-ID": _request_id()})
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (username, password) if sep and username else None
+
+
+def _auth_cache(request: Request) -> dict[str, tuple[uuid.UUID, str, float]]:
+    """Recently verified credentials, in memory only, keyed by a keyed digest (never the
+    password); an entry holds only while the stored hash is unchanged."""
+    cache: dict[str, tuple[uuid.UUID, str, float]] | None = getattr(request.app.state, "esp_auth_cache", None)
+    if cache is None:
+        cache = {}
+        request.app.state.esp_auth_cache = cache
+    return cache
+
+
+def _check_credentials(request: Request, username: str, password: str) -> tuple[uuid.UUID, str] | None:
+    ctx = get_ctx(request)
+    digest = hmac.new(ctx.keys.derive("esp-auth-cache"), f"{username}\x00{password}".encode(),
+                      hashlib.sha256).hexdigest()
+    cache = _auth_cache(request)
+    with transaction(ctx.sessions) as session:
+        hit = cache.get(digest)
+        if hit is not None and hit[2] > time.monotonic():
+            partner = session.get(EspPartner, hit[0])
+            if partner is not None and partner.active and partner.password_hash == hit[1]:
+                return partner.id, partner.username
+        partner = service.authenticate(session, username, password)
+        if partner is None:
+            cache.pop(digest, None)
+            return None
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[digest] = (partner.id, partner.password_hash, time.monotonic() + AUTH_CACHE_SECONDS)
+        return partner.id, partner.username
+
+
+async def current_partner(request: Request) -> tuple[uuid.UUID, str]:
+    credentials = _basic(request)
+    found = await run_in_threadpool(_check_credentials, request, *credentials) if credentials else None
+    if found is None:
+        raise Unauthorized
+    return found
+
+
+Partner = Annotated[tuple[uuid.UUID, str], Depends(current_partner)]
+
+
+async def _xml_body(request: Request) -> tuple[bytes, str | None]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_XML_BYTES:
+            raise EspError(Code.invalid_request,
+                           f"Invalid request: the document is larger than {MAX_XML_BYTES} bytes.")
+    _kind, options = parse_options_header(request.headers.get("content-type", ""))
+    charset = options.get(b"charset")
+    return bytes(body), charset.decode("latin-1") if charset else None
+
+
+async def _form_id(request: Request) -> int:
+    """The `id` field, from an urlencoded or a multipart body."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise EspError(Code.invalid_request, "Invalid request: send the field id as a form "
+                       "(application/x-www-form-urlencoded or multipart/form-data).")
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        raise EspError(Code.invalid_request, "Invalid request: the form is too large.")
+    try:
+        form: FormData = await request.form(max_files=0, max_fields=10, max_part_size=MAX_FORM_BYTES)
+    except Exception:  # noqa: BLE001 (the form parser's own errors: a malformed body)
+        raise EspError(Code.invalid_request, "Invalid request: the form could not be read.") from None
+    return parse_report_id(form.get("id"))
+
+
+def parse_report_id(value: Any) -> int:
+    text = value.strip() if isinstance(value, str) else ""
+    if not text.isdigit() or len(text) > 18:
+        raise EspError(Code.invalid_request, "Invalid request: the field id must be a report id (a number).")
+    return int(text)
+
+
+@router.get("/status")
+async def status(request: Request, partner: Partner) -> Response:
+    host = request.client.host if request.client else "unknown"
+    return xml_response(report_response(Code.success, f"Remote User : {partner[1]}, Remote Ip : {host}"))
+
+
+@router.get("/xsd")
+async def xsd(_partner: Partner) -> Response:
+    return Response(schema_document(), media_type="application/xml; charset=UTF-8",
+                    headers={"Request-ID": _request_id()})
+
+
+@router.post("/submit")
+async def submit(request: Request, partner: Partner) -> Response:
+    ctx = get_ctx(request)
+    try:
+        data, charset = await _xml_body(request)
+        document = read_document(data, "report", schema.REPORT, charset)
+        if not any(_email_values(document["reporter"]["reportingPerson"])):
+            raise EspError(Code.validation_failed,
+                           "Validation failed: report/reporter/reportingPerson needs an email.")
+        report_id = await run_in_threadpool(service.open_report, ctx, partner[0], document)
+    except EspError as error:
+        return xml_response(report_response(error.code, error.message, report_id=error.report_id))
+    return xml_response(report_response(Code.success, report_id=report_id))
+
+
+def _email_values(person: dict[str, Any]) -> list[str]:
+    return [e.get("value", "") if isinstance(e, dict) else str(e) for e in person.get("email", [])]
+
+
+@router.post("/upload")
+async def upload(request: Request, partner: Partner) -> Response:
+    ctx = get_ctx(request)
+    try:
+        form = await parse_streaming_form(request, ctx)
+    except TiplineError as error:
+        return xml_response(report_response(Code.file_upload_failed, f"File upload failed: {error.message}"))
+    try:
+        if form.errors:
+            raise EspError(Code.file_upload_failed, "File upload failed: " + " ".join(form.errors.values()))
+        if len(form.blobs) != 1:
+            raise EspError(Code.invalid_request,
+                           "Invalid request: send exactly one file, in the form field file.")
+        report_id = parse_report_id(form.first("id"))
+        done = await run_in_threadpool(service.add_file, ctx, partner[0], report_id, form.blobs[0])
+    except EspError as error:
+        form.discard()
+        return xml_response(report_response(error.code, error.message, report_id=error.report_id))
+    except BaseException:
+        form.discard()
+        raise
+    return xml_response(report_response(Code.success, report_id=done.report_id, file_id=done.file_id,
+                                        md5=done.md5))
+
+
+@router.post("/fileinfo")
+async def fileinfo(request: Request, partner: Partner) -> Response:
+    ctx = get_ctx(request)
+    try:
+        data, charset = await _xml_body(request)
+        details = read_document(data, "fileDetails", schema.FILE_DETAILS, charset)
+        report_id, file_id = await run_in_threadpool(service.set_file_details, ctx, partner[0], details)
+    except EspError as error:
+        return xml_response(report_response(error.code, error.message, report_id=error.report_id))
+    return xml_response(report_response(Code.success, report_id=report_id, file_id=file_id))
+
+
+@router.post("/finish")
+async def finish(request: Request, partner: Partner) -> Response:
+    ctx = get_ctx(request)
+    report_id = 0
+    try:
+        report_id = await _form_id(request)
+        done = await run_in_threadpool(service.finish, ctx, partner[0], report_id)
+    except EspError as error:
+        # Clients only understand a reportDoneResponse here, errors included (§8.5, §10.12).
+        return xml_response(report_done_response(error.code, error.report_id or report_id))
+    return xml_response(report_done_response(Code.success, done.report_id, done.file_ids))
+
+
+@router.post("/retract")
+async def retract(request: Request, partner: Partner) -> Response:
+    ctx = get_ctx(request)
+    try:
+        report_id = await _form_id(request)
+        await run_in_threadpool(service.retract, ctx, partner[0], report_id)
+    except EspError as error:
+        return xml_response(report_response(error.code, error.message, report_id=error.report_id))
+    return xml_response(report_response(Code.success, report_id=report_id))

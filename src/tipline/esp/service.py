@@ -1,0 +1,258 @@
+"""Partner accounts and the report lifecycle of the ESP API: open → finished or retracted.
+
+Each public function that changes something runs in a worker thread and opens its own
+`transaction`, because the routes read their bodies (and stream files into the vault)
+before they know what to write; see docs/architecture.md §3.1.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline import clock, crypto
+from tipline.accounts import passwords
+from tipline.audit import service as audit
+from tipline.context import AppContext
+from tipline.db import transaction
+from tipline.esp import mapping
+from tipline.esp.models import EspFile, EspReport, EspReportState, Partner
+from tipline.esp.xml import Code, EspError
+from tipline.evidence import service as evidence
+from tipline.evidence.blobstore import StagedBlob
+from tipline.reports import service as reports
+from tipline.reports.enums import Source
+from tipline.triage import service as triage
+
+OPEN_FOR = timedelta(hours=24)
+IDLE_FOR = timedelta(hours=1)
+NAME_CONTEXT = b"tipline:esp-file-name"
+REPORT_ID_RANGE = (100_000_000, 999_999_999)
+
+
+# --- partners -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+def create_partner(session: Session, *, name: str, actor: str) -> Credentials:
+    """A new partner account; the password is returned here once and stored only hashed."""
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise EspError(Code.invalid_request, "A partner name of 1 to 200 characters is needed.")
+    username = "esp-" + secrets.token_hex(6)
+    password = secrets.token_urlsafe(24)
+    partner = Partner(name=name, username=username, password_hash=passwords.hash_password(password),
+                      active=True, created_at=clock.now())
+    session.add(partner)
+    session.flush()
+    audit.record(session, actor=actor, action="partner.create", object_type="partner",
+                 object_id=str(partner.id), details={"name": name, "username": username})
+    return Credentials(username, password)
+
+
+def authenticate(session: Session, username: str, password: str) -> Partner | None:
+    """The active partner with these credentials, or None (same work either way)."""
+    partner = session.execute(select(Partner).where(Partner.username == username)).scalar_one_or_none()
+    ok = passwords.verify_password(partner.password_hash if partner else None, password)
+    return partner if ok and partner is not None and partner.active else None
+
+
+# --- reports --------------------------------------------------------------------------------
+
+def expires_at(report: EspReport) -> datetime:
+    return max(report.opened_at + OPEN_FOR, report.last_change_at + IDLE_FOR)
+
+
+def _new_report_id(session: Session) -> int:
+    while True:
+        candidate = secrets.randbelow(REPORT_ID_RANGE[1] - REPORT_ID_RANGE[0]) + REPORT_ID_RANGE[0]
+        taken = session.execute(select(EspReport.id).where(EspReport.report_id == candidate)).first()
+        if taken is None:
+            return candidate
+
+
+def _owned(session: Session, partner_id: uuid.UUID, report_id: int, *, lock: bool = True) -> EspReport:
+    """The partner's report in any state; unknown, foreign and expired ones are all 5001."""
+    query = select(EspReport).where(EspReport.report_id == report_id, EspReport.partner_id == partner_id)
+    report = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if report is None or (report.state == EspReportState.open and expires_at(report) <= clock.now()):
+        raise EspError(Code.report_not_found, "Report does not exist", report_id=report_id)
+    return report
+
+
+def _open(session: Session, partner_id: uuid.UUID, report_id: int) -> EspReport:
+    report = _owned(session, partner_id, report_id)
+    if report.state == EspReportState.retracted:
+        raise EspError(Code.already_retracted, "Report already retracted", report_id=report_id)
+    if report.state == EspReportState.finished:
+        raise EspError(Code.already_finished, "Report already finished", report_id=report_id)
+    return report
+
+
+def open_report(ctx: AppContext, partner_id: uuid.UUID, document: dict[str, Any]) -> int:
+    with transaction(ctx.sessions) as session:
+        now = clock.now()
+        report = EspReport(report_id=_new_report_id(session), partner_id=partner_id,
+                           state=EspReportState.open, opened_at=now, last_change_at=now,
+                           document=document)
+        session.add(report)
+        session.flush()
+        audit.record(session, actor=f"partner:{partner_id}", action="esp.submit",
+                     object_type="esp_report", object_id=str(report.report_id))
+        return report.report_id
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    report_id: int
+    file_id: str
+    md5: str
+
+
+def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob: StagedBlob) -> Uploaded:
+    """Record a staged blob on an open report; the blob is removed again on any refusal."""
+    try:
+        with transaction(ctx.sessions) as session:
+            report = _open(session, partner_id, report_id)
+            now = clock.now()
+            row = EspFile(
+                file_id=secrets.token_hex(16), esp_report_id=report.id, uploaded_at=now,
+                blob_name=blob.name, wrapped_key=blob.wrapped_key, size=blob.size,
+                media_type=blob.media_type, sha256=blob.sha256, md5=blob.md5,
+                name_sealed=crypto.seal(ctx.keys.derive("esp-file-names"), blob.original_name.encode(),
+                                        NAME_CONTEXT) if blob.original_name else None,
+                needs_legal_basis=True,
+            )
+            session.add(row)
+            report.last_change_at = now
+            session.flush()
+            return Uploaded(report.report_id, row.file_id, blob.md5)
+    except BaseException:
+        ctx.blobs.delete(blob.name)
+        raise
+
+
+def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict[str, Any]) -> tuple[int, str]:
+    report_id, file_id = int(details["reportId"]), str(details["fileId"])
+    _check_supplemental(details, report_id)
+    with transaction(ctx.sessions) as session:
+        report = _open(session, partner_id, report_id)
+        row = session.execute(select(EspFile).where(EspFile.esp_report_id == report.id,
+                                                    EspFile.file_id == file_id)).scalar_one_or_none()
+        if row is None:
+            raise EspError(Code.file_not_found, "File does not exist", report_id=report_id)
+        row.details = details
+        row.viewed_by_esp = details.get("fileViewedByEsp")
+        row.exif_viewed_by_esp = details.get("exifViewedByEsp")
+        row.publicly_available = details.get("publiclyAvailable")
+        row.needs_legal_basis = row.viewed_by_esp is not True
+        report.last_change_at = clock.now()
+    return report_id, file_id
+
+
+def _check_supplemental(details: dict[str, Any], report_id: int) -> None:
+    if details.get("fileRelevance") != "Supplemental Reported":
+        return
+    meme = details.get("potentialMeme") or "potentialMeme" in (details.get("fileAnnotations") or {})
+    if meme or "industryClassification" in details:
+        raise EspError(Code.validation_failed,
+                       "Validation failed: fileDetails of a Supplemental Reported file may not carry "
+                       "industryClassification or potentialMeme.", report_id=report_id)
+
+
+def _files(session: Session, report: EspReport) -> list[EspFile]:
+    return list(session.execute(select(EspFile).where(EspFile.esp_report_id == report.id)
+                                .order_by(EspFile.uploaded_at, EspFile.file_id)).scalars())
+
+
+@dataclass(frozen=True)
+class Finished:
+    report_id: int
+    file_ids: list[str]
+    tipline_report_id: uuid.UUID
+    reference: str
+
+
+def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
+    """File the report: a Tipline report, its evidence and custody events, in one transaction."""
+    with transaction(ctx.sessions) as session:
+        report = _open(session, partner_id, report_id)
+        partner = session.get(Partner, partner_id)
+        assert partner is not None
+        actor = f"partner:{partner.username}"
+        data = mapping.report_create(report.document, partner_name=partner.name, esp_report_id=report_id)
+        created = reports.create_report(session, ctx.keys, data, source=Source.partner,
+                                        codename_lookup=None, actor=actor)
+        triage.on_new_report(session, created, extra=mapping.priority_extra(report.document))
+        files = _files(session, report)
+        for row in files:
+            _attach(session, ctx, row, created.id, actor)
+        report.state = EspReportState.finished
+        report.closed_at = clock.now()
+        report.tipline_report_id = created.id
+        audit.record(session, actor=actor, action="esp.finish", object_type="esp_report",
+                     object_id=str(report_id), details={"report": str(created.id), "files": len(files)})
+        return Finished(report_id, [f.file_id for f in files], created.id, created.reference)
+
+
+def _attach(session: Session, ctx: AppContext, row: EspFile, tipline_report_id: uuid.UUID, actor: str) -> None:
+    name = (crypto.unseal(ctx.keys.derive("esp-file-names"), row.name_sealed, NAME_CONTEXT).decode()
+            if row.name_sealed else "")
+    blob = StagedBlob(name=row.blob_name, path=ctx.blobs.path_for(row.blob_name),
+                      wrapped_key=row.wrapped_key, size=row.size, media_type=row.media_type,
+                      sha256=row.sha256, md5=row.md5, original_name=name)
+    found = evidence.attach_blob(session, ctx.keys, blob, report_id=tipline_report_id, actor=actor)
+    row.evidence_id = found.id
+    evidence.record_custody(session, found, action="described", actor=actor, details={
+        "esp_file_id": row.file_id, "uploaded_at": row.uploaded_at.isoformat(),
+        "viewed_by_esp": row.viewed_by_esp, "exif_viewed_by_esp": row.exif_viewed_by_esp,
+        "publicly_available": row.publicly_available, "needs_legal_basis": row.needs_legal_basis,
+        "relevance": (row.details or {}).get("fileRelevance", "Reported"),
+        "industry_classification": (row.details or {}).get("industryClassification"),
+    })
+
+
+def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int:
+    """Cancel an open report: its document and files are removed, the number stays taken."""
+    with transaction(ctx.sessions) as session:
+        report = _open(session, partner_id, report_id)
+        files = _files(session, report)
+        blob_names = [f.blob_name for f in files]
+        for row in files:
+            session.delete(row)
+        report.state = EspReportState.retracted
+        report.closed_at = clock.now()
+        report.document = {}
+        audit.record(session, actor=f"partner:{partner_id}", action="esp.retract",
+                     object_type="esp_report", object_id=str(report_id), details={"files": len(files)})
+    for name in blob_names:
+        ctx.blobs.delete(name)
+    return report_id
+
+
+def purge_expired(ctx: AppContext) -> int:
+    """Delete open reports past their expiry, with their staged files; returns how many."""
+    with transaction(ctx.sessions) as session:
+        candidates = session.execute(select(EspReport).where(
+            EspReport.state == EspReportState.open,
+            EspReport.last_change_at < clock.now() - IDLE_FOR)).scalars().all()
+        expired = [r for r in candidates if expires_at(r) <= clock.now()]
+        blob_names: list[str] = []
+        for report in expired:
+            for row in _files(session, report):
+                blob_names.append(row.blob_name)
+                session.delete(row)
+            session.delete(report)
+    for name in blob_names:
+        ctx.blobs.delete(name)
+    return len(expired)
