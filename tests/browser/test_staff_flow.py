@@ -10,25 +10,21 @@ import hashlib
 import io
 import json
 import re
-import socket
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from aiosmtpd.controller import Controller
 from PIL import Image, ImageChops
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.browser.conftest import Server
 from tests.helpers import png_bytes
+from tests.smtp_inbox import Inbox, smtp_server
 from tests.staff.conftest import PASSWORD, current_code, make_agency, make_user
 from tipline.accounts.permissions import Role
 from tipline.context import AppContext
@@ -44,36 +40,12 @@ REVEAL_REASON = "Check that the screenshot shows the demand for money"
 ITEM = "Laptop of the account holder, forensic image"
 
 
-@dataclass
-class Inbox:
-    messages: list[tuple[list[str], Message]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-    def wait_for(self, count: int, seconds: float = 10.0) -> None:
-        deadline = time.monotonic() + seconds
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.messages) >= count, f"{len(self.messages)} e-mails arrived, {count} expected"
-
-
 @pytest.fixture(autouse=True)
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    """A real SMTP server (aiosmtpd) for the agency's notice. Autouse, so that it runs before
-    `server` copies the environment for `tipline serve`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    received = Inbox()
-    controller = Controller(received, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("TIPLINE_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("TIPLINE_SMTP_PORT", str(port))
-    monkeypatch.setenv("TIPLINE_SMTP_FROM", "tipline@example.org")
-    yield received
-    controller.stop()
+    """A real SMTP server for the agency's notice. Autouse, so that it runs before `server`
+    copies the environment for `tipline serve`."""
+    with smtp_server(monkeypatch) as received:
+        yield received
 
 
 @dataclass(frozen=True)

@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from tests.cases.conftest import World, refer
+from tests.serverproc import free_port
+from tests.smtp_inbox import Inbox, smtp_server
 from tests.staff.conftest import make_user
 from tipline.accounts.permissions import Role
 from tipline.cases.models import CaseEvent, Referral
 
 
-@dataclass
-class Inbox:
-    messages: list[tuple[list[str], Message]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("TIPLINE_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("TIPLINE_SMTP_PORT", str(port))
-    monkeypatch.setenv("TIPLINE_SMTP_FROM", "tipline@example.org")
-    monkeypatch.setenv("TIPLINE_SMTP_LINK_BASE", "https://tipline.example.org")
-    yield inbox
-    controller.stop()
+    with smtp_server(monkeypatch, link_base="https://tipline.example.org") as inbox:
+        yield inbox
 
 
 def events_of(ctx, report_id: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from tipline.context import AppContext
+from tipline.db import transaction
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -18,16 +19,8 @@ def get_ctx(request: Request) -> AppContext:
 def get_session(request: Request) -> Iterator[Session]:
     """One transaction per request; it commits before the response is sent (declare it with
     `Depends(get_session, scope="function")`)."""
-    ctx = get_ctx(request)
-    session = ctx.sessions()
-    try:
+    with transaction(get_ctx(request).sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def client_key(request: Request) -> str:
