@@ -256,3 +256,15 @@ def purge_expired(ctx: AppContext) -> int:
     for name in blob_names:
         ctx.blobs.delete(name)
     return len(expired)
+
+
+def evidence_needing_legal_basis(session: Session, evidence_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Partner files the partner never viewed: staff must record a legal basis (such as a
+    warrant reference) before anyone opens them."""
+    if not evidence_ids:
+        return set()
+    rows = session.execute(
+        select(EspFile.evidence_id).where(EspFile.evidence_id.in_(evidence_ids),
+                                          EspFile.needs_legal_basis.is_(True))
+    ).scalars()
+    return {row for row in rows if row is not None}

@@ -17,6 +17,7 @@ from tipline.accounts.service import StaffUser
 from tipline.audit import service as audit
 from tipline.cases import service as cases
 from tipline.errors import InvalidInput, NotFound, TiplineError
+from tipline.esp import service as esp
 from tipline.evidence import preview
 from tipline.evidence import service as evidence
 from tipline.i18n import _
@@ -74,8 +75,10 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
     # Officers see only what was referred to them: not other reports' references.
     officer = staff.role == Role.agency_officer
     related = [] if officer else correlation.related_reports(session, report.id)
+    legal_basis_needed = esp.evidence_needing_legal_basis(session, [f.id for f in files])
     return render_staff(
         request, "triage/report.html", status_code=status_code, report=report,
+        legal_basis_needed=legal_basis_needed,
         files=[(f, evidence.original_name(ctx.keys, f)) for f in files],
         messages=messaging.list_messages(session, ctx.keys, report.id, include_internal=True),
         coarse=labels.coarse_status(reports.coarse_status(report).value),
@@ -210,14 +213,22 @@ def evidence_preview(request: Request, evidence_id: uuid.UUID,
 
 @router.post("/staff/evidence/{evidence_id}/reveal")
 def evidence_reveal(request: Request, evidence_id: uuid.UUID, csrf_token: str = Form(""),
-                    reason: str = Form(""),
+                    reason: str = Form(""), legal_basis: str = Form(""),
                     staff: StaffUser = Depends(requires(Permission.evidence_reveal)),
                     session: Session = Depends(get_session, scope="function")) -> Response:
     csrf.check(request, csrf_token)
     ctx = get_ctx(request)
     item = access_evidence(session, staff, evidence_id)
+    details = {"reason": reason.strip()[:500]} if reason.strip() else {}
+    if esp.evidence_needing_legal_basis(session, [item.id]):
+        if not legal_basis.strip():
+            report = access_report(session, staff, item.report_id)
+            return _report_page(request, session, staff, report, status_code=422, error=_(
+                "The partner never viewed this file. Record the legal basis for opening it "
+                "(for example the warrant reference) first."))
+        details["legal_basis"] = legal_basis.strip()[:500]
     evidence.record_custody(session, item, action="viewed", actor=staff.actor,
-                            details={"reason": reason.strip()[:500]} if reason.strip() else None)
+                            details=details or None)
     expires = int(time.time()) + REVEAL_SECONDS
     query = urlencode({"revealed": str(item.id), "grant": f"{expires}.{_grant(ctx, staff, item.id, expires)}"})
     return RedirectResponse(f"/staff/reports/{item.report_id}?{query}#evidence-{item.id}", status_code=303)
