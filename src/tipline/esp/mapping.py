@@ -8,7 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tipline.esp import geo
 from tipline.reports.enums import AgeBand, Certainty, IncidentType, ReporterRole
+from tipline.reports.models import Report
 from tipline.reports.schemas import COUNTRY_CODES, Contact, ReportCreate, Suspect
 
 INCIDENT_TYPES: dict[str, list[IncidentType]] = {
@@ -194,3 +196,27 @@ def report_create(doc: dict[str, Any], *, partner_name: str, esp_report_id: int)
         description=_description(doc, partner_name, esp_report_id),
         anonymous=contact is None or contact.is_empty(), contact=contact,
     )
+
+
+def ip_country_hint(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the reported person's first public IP address (ipCaptureEvent) is registered,
+    from the offline database: a routing hint with its source and date, never a fact.
+    Private, reserved and unknown addresses give no hint."""
+    for key, _head in PARTIES:
+        for party in _list(doc.get(key)):
+            for event in _list(party.get("ipCaptureEvent")):
+                found = geo.lookup(str(event.get("ipAddress", "")))
+                if found is not None:
+                    return {"country": found.country, "source": found.database,
+                            "database_date": found.database_date, "ip": event["ipAddress"],
+                            "authoritative": False}
+    return None
+
+
+def apply_ip_country_hint(report: Report, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Record the hint on the Tipline report (report.suspect["ip_country_hint"]). The child's
+    and reporter's countries are left as the partner gave them, even when empty."""
+    hint = ip_country_hint(doc)
+    if hint is not None:
+        report.suspect = {**(report.suspect or {}), "ip_country_hint": hint}  # a new dict: JSON change
+    return hint

@@ -71,3 +71,14 @@ def all_choices() -> dict[str, list[tuple[str, str]]]:
         "demands": demands(),
         "yes_no_unsure": yes_no_unsure(),
     }
+
+
+def label(kind: str, value: str) -> str:
+    """The human words for a stored code (staff pages), or the code itself if unknown."""
+    tables = {
+        "reporter_role": reporter_roles, "incident_type": incident_types,
+        "frequency": frequencies, "certainty": certainties, "age_band": age_bands,
+        "demand": demands, "yes_no": yes_no_unsure,
+    }
+    table = tables.get(kind)
+    return dict(table()).get(value, value) if table else value

@@ -8,6 +8,7 @@ from importlib import resources
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tipline import i18n
+from tipline.reports import labels
 from tipline.web.options import country_options
 
 
@@ -24,4 +25,5 @@ def environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["country_options"] = country_options
+    env.globals["label"] = labels.label
     return env
