@@ -8,7 +8,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "tipline"
 DOMAINS = {"accounts", "audit", "reports", "intake", "esp", "evidence", "matching", "routing",
            "triage", "cases", "messaging", "stats"}
-ROUTE_MODULES = {"views", "public_views", "api"}
+ROUTE_MODULES = {"views", "public_views", "api", "json_api"}
 BOTTOM = {"accounts", "audit", "evidence"}
 UPPER = DOMAINS - BOTTOM - {"reports"}
 

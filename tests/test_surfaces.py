@@ -26,6 +26,11 @@ PARTNER = COMMON | {
     ("GET", "/ispws/status"), ("GET", "/ispws/xsd"), ("POST", "/ispws/submit"),
     ("POST", "/ispws/upload"), ("POST", "/ispws/fileinfo"), ("POST", "/ispws/finish"),
     ("POST", "/ispws/retract"),
+    ("GET", "/api/v1/partner/status"), ("POST", "/api/v1/partner/reports"),
+    ("POST", "/api/v1/partner/reports/{report_id}/files"),
+    ("POST", "/api/v1/partner/reports/{report_id}/files/{file_id}/details"),
+    ("POST", "/api/v1/partner/reports/{report_id}/finish"),
+    ("POST", "/api/v1/partner/reports/{report_id}/retract"),
 }
 STAFF = COMMON | {
     ("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/2fa"),

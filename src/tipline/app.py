@@ -110,15 +110,17 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
 
     public.append(routing_views.router)
     from tipline.esp import api as esp_api
+    from tipline.esp import json_api as esp_json_api
 
     staff = _staff_routers()
     if surface == Surface.public:
         return public
+    partner = [esp_api.router, esp_json_api.router]
     if surface == Surface.partner:
-        return [esp_api.router]
+        return partner
     if surface == Surface.staff:
         return staff
-    return [*public, esp_api.router, *staff]
+    return [*public, *partner, *staff]
 
 
 def _staff_routers() -> list:  # type: ignore[type-arg]

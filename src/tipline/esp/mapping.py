@@ -198,14 +198,14 @@ def report_create(doc: dict[str, Any], *, partner_name: str, esp_report_id: int)
     )
 
 
-def ip_country_hint(doc: dict[str, Any]) -> dict[str, Any] | None:
+def ip_country_hint(doc: dict[str, Any], *, data_file: str | None = None) -> dict[str, Any] | None:
     """Where the reported person's first public IP address (ipCaptureEvent) is registered,
     from the offline database: a routing hint with its source and date, never a fact.
     Private, reserved and unknown addresses give no hint."""
     for key, _head in PARTIES:
         for party in _list(doc.get(key)):
             for event in _list(party.get("ipCaptureEvent")):
-                found = geo.lookup(str(event.get("ipAddress", "")))
+                found = geo.lookup(str(event.get("ipAddress", "")), data_file=data_file)
                 if found is not None:
                     return {"country": found.country, "source": found.database,
                             "database_date": found.database_date, "ip": event["ipAddress"],
@@ -213,10 +213,11 @@ def ip_country_hint(doc: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def apply_ip_country_hint(report: Report, doc: dict[str, Any]) -> dict[str, Any] | None:
+def apply_ip_country_hint(report: Report, doc: dict[str, Any], *,
+                          data_file: str | None = None) -> dict[str, Any] | None:
     """Record the hint on the Tipline report (report.suspect["ip_country_hint"]). The child's
     and reporter's countries are left as the partner gave them, even when empty."""
-    hint = ip_country_hint(doc)
+    hint = ip_country_hint(doc, data_file=data_file)
     if hint is not None:
         report.suspect = {**(report.suspect or {}), "ip_country_hint": hint}  # a new dict: JSON change
     return hint

@@ -193,6 +193,8 @@ def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
         data = mapping.report_create(report.document, partner_name=partner.name, esp_report_id=report_id)
         created = reports.create_report(session, ctx.keys, data, source=Source.partner,
                                         codename_lookup=None, actor=actor)
+        # Where the reported person's IP addresses point: a routing hint, never authoritative.
+        mapping.apply_ip_country_hint(created, report.document)
         triage.on_new_report(session, created, extra=mapping.priority_extra(report.document))
         files = _files(session, report)
         for row in files:
