@@ -22,20 +22,19 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from bench.machine import print_machine
 from PIL import Image
-from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
+from tests.serverproc import TIPLINE, serving_or_exit
 
 TARGET_P95 = 0.5
 
@@ -108,13 +107,8 @@ def scratch_database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-@contextmanager
-def running_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    try:
-        with ServerProcess(env, log, surface="public") as server:
-            yield server.url, server.pid
-    except ServerFailed as exc:
-        sys.exit(str(exc))
+def running_server(env: dict[str, str], log: Path) -> AbstractContextManager[tuple[str, int]]:
+    return serving_or_exit(env, log, "public")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -28,7 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 from bench.intake import percentile, scratch_database
 from bench.machine import print_machine
-from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
+from tests.serverproc import TIPLINE, serving_or_exit
 
 TARGET = 0.200
 PASSWORD = "bench horse battery staple"
@@ -183,13 +183,8 @@ def seed(data_dir: Path, database_url: str, count: int) -> Seeded:
 
 # --- the server and the signed-in analyst -----------------------------------------------------
 
-@contextmanager
-def staff_server(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    try:
-        with ServerProcess(env, log, surface="staff") as server:
-            yield server.url, server.pid
-    except ServerFailed as exc:
-        sys.exit(str(exc))
+def staff_server(env: dict[str, str], log: Path) -> AbstractContextManager[tuple[str, int]]:
+    return serving_or_exit(env, log, "staff")
 
 
 def csrf(html: str) -> str:

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -82,3 +84,13 @@ class ServerProcess:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+@contextmanager
+def serving_or_exit(env: dict[str, str], log: Path, surface: str) -> Iterator[tuple[str, int]]:
+    """For benchmarks: (url, pid) of a running server, or exit with its log."""
+    try:
+        with ServerProcess(env, log, surface=surface) as server:
+            yield server.url, server.pid
+    except ServerFailed as exc:
+        sys.exit(str(exc))
