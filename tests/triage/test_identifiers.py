@@ -255,3 +255,23 @@ def test_phone_in_text_with_the_international_prefix_00() -> None:
     report = fake_report(description="His number is 0044 20 7946 0958, he said.", child_country="US")
     assert [(i.kind.value, i.value, i.raw) for i in extract(report)] == [
         ("phone", "+442079460958", "0044 20 7946 0958")]
+
+
+def test_other_parties_named_by_a_partner_are_indexed_too() -> None:
+    from types import SimpleNamespace
+
+    from tipline.triage.identifiers import extract
+
+    report = SimpleNamespace(
+        urls=[], description="", platform="Instagram", child_country="GB", reporter_country=None,
+        suspect={"usernames": ["shadowfox_99"], "other_parties": [
+            {"role": "victim", "screen_names": ["little.star"], "emails": ["Star@Example.ORG"]},
+            {"role": "intended_recipient", "phones": ["020 7946 0958"], "profile_urls": []},
+            "not a party",
+        ]},
+    )
+    values = {(i.kind.value, i.value) for i in extract(report)}  # type: ignore[arg-type]
+    assert ("email", "star@example.org") in values
+    assert ("phone", "+442079460958") in values
+    assert ("username", "instagram:little.star") in values
+    assert ("username", "instagram:shadowfox_99") in values

@@ -365,22 +365,32 @@ def _from_text(text: str, regions: Sequence[str | None]) -> list[Identifier]:
     return found
 
 
-def _suspect_identifiers(report: ReportLike, regions: list[str | None]) -> Iterator[Identifier]:
-    suspect = report.suspect or {}
-    for raw in _strings(suspect.get("usernames")):
-        yield from _from_username(report.platform, raw)
-    for raw in _strings(suspect.get("profile_links")):
+def _party_identifiers(platform: str, party: dict[str, Any], regions: list[str | None]) -> Iterator[Identifier]:
+    """Identifiers of one person: the suspect, or another party a partner named (a victim,
+    an intended recipient), whose keys follow the partner API's names."""
+    for raw in _strings(party.get("usernames")) + _strings(party.get("screen_names")):
+        yield from _from_username(platform, raw)
+    for raw in _strings(party.get("profile_links")) + _strings(party.get("profile_urls")):
         yield from _from_url(raw)
-    for raw in _strings(suspect.get("emails")):
+    for raw in _strings(party.get("emails")):
         email = normalise_email(raw)
         if email:
             yield Identifier(IdentifierKind.email, email, raw)
-    for raw in _strings(suspect.get("phones")):
+    for raw in _strings(party.get("phones")):
         phone = _phone_in_regions(raw, regions)
         if phone:
             yield Identifier(IdentifierKind.phone, phone, raw)
-    for text in _strings(suspect.get("details")):
+    for text in _strings(party.get("details")):
         yield from _from_text(text, regions)
+
+
+def _suspect_identifiers(report: ReportLike, regions: list[str | None]) -> Iterator[Identifier]:
+    suspect = report.suspect or {}
+    yield from _party_identifiers(report.platform, suspect, regions)
+    others = suspect.get("other_parties")
+    for party in others if isinstance(others, list) else []:
+        if isinstance(party, dict):
+            yield from _party_identifiers(report.platform, party, regions)
 
 
 def extract(report: ReportLike) -> list[Identifier]:
