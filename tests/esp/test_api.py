@@ -19,6 +19,7 @@ from tipline.evidence import service as evidence
 from tipline.evidence.models import CustodyEvent, EvidenceFile
 from tipline.reports.enums import Source
 from tipline.reports.models import Report
+from tipline.triage.models import ReportIdentifier
 
 XML = {"Content-Type": "text/xml; charset=utf-8"}
 DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
@@ -110,6 +111,15 @@ def test_full_flow_with_the_clients_bytes(esp_client: TestClient, esp_ctx: AppCo
         assert report.suspect["emails"] == [] and "sam_s" in report.suspect["usernames"]
         assert "192.0.2.10" in report.suspect["usernames"]
         assert "https://example.com/u/sam_s" in report.suspect["profile_links"]
+        # The intended recipient is not a suspect: kept apart, with its role. The victim has
+        # no identifier in this document, so there is no entry for it.
+        assert "ivy_r" not in report.suspect["usernames"]
+        assert report.suspect["other_parties"] == [{"role": "intended_recipient", "screen_names": ["ivy_r"],
+                                                    "emails": [], "phones": [], "profile_urls": []}]
+        # ... and correlation indexes it (under the report's platform), as it does the suspect's.
+        indexed = set(session.execute(select(ReportIdentifier.value).where(
+            ReportIdentifier.report_id == report.id)).scalars())
+        assert {"exampleapp:ivy_r", "exampleapp:sam_s"} <= indexed
         assert report.urls == ["https://example.invalid/a", "https://example.invalid/b"]
         assert report.child_age_band.value == "9_12" and report.reporter_country == "US"
         files = evidence.list_for_report(session, report.id)

@@ -173,6 +173,7 @@ def test_full_flow(client: TestClient, ctx: AppContext, auth: dict[str, str],
     late = client.post(f"{BASE}/reports/{report_id}/files", headers=auth,
                        files={"file": ("b.png", image, "image/png")})
     problem_of(late, 409, 5102)
+    assert esp.tipline_report_id is not None
     with sessions() as session:
         assert len(evidence.list_for_report(session, esp.tipline_report_id)) == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -11,12 +12,14 @@ from tests.esp.test_api import code_of, submit, upload
 from tests.helpers import csrf_token, png_bytes
 from tests.staff.conftest import staff_client  # noqa: F401 (fixture)
 from tipline.accounts.permissions import Role
+from tipline.context import AppContext
 from tipline.evidence.models import CustodyEvent
 from tipline.reports.models import Report
 
 
 def test_reveal_of_an_unviewed_partner_file_needs_a_legal_basis(
-    esp_client: TestClient, auth: dict[str, str], ctx, staff_client,  # type: ignore[no-untyped-def]  # noqa: F811
+    esp_client: TestClient, auth: dict[str, str], ctx: AppContext,
+    staff_client: Callable[..., TestClient],  # noqa: F811 (the imported fixture)
 ) -> None:
     report_id = submit(esp_client, auth)
     assert code_of(upload(esp_client, auth, report_id, png_bytes(seed=3))) == 0

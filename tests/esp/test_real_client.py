@@ -1,5 +1,6 @@
 """The public ncmec-cybertip 0.1.1 client (Python >= 3.13, in its own venv) against a live
-server on loopback: every call must get the answer the client expects."""
+server on loopback: every call must get the answer the client expects, and the finished
+report reaches the analysts' queue."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,7 +20,10 @@ from tests.conftest import environment_for
 from tests.esp.conftest import make_partner
 from tests.helpers import png_bytes
 from tests.serverproc import ServerFailed, ServerProcess
+from tests.staff.conftest import make_user, sign_in
 from tipline import crypto
+from tipline.accounts.permissions import Role
+from tipline.context import AppContext
 from tipline.esp.models import EspReport, EspReportState
 from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import BlobStore
@@ -62,7 +67,7 @@ def live_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_real_client_end_to_end(live_server: str, settings: Settings, sessions: sessionmaker[Session],
-                                    tmp_path: Path) -> None:
+                                    tmp_path: Path, client: TestClient, ctx: AppContext) -> None:
     python = _client_python()
     partner = make_partner(sessions, "Example Video Co")
     image = png_bytes(seed=11, size=(64, 48))
@@ -100,3 +105,11 @@ def test_the_real_client_end_to_end(live_server: str, settings: Settings, sessio
             [hashlib.sha256(image).hexdigest(), hashlib.sha256(b"synthetic text").hexdigest()])
         vault = evidence.verify_vault(session, BlobStore(settings.vault_dir), crypto.load_keys(settings.keys_dir))
         assert vault.healthy and vault.checked == 2 and not vault.orphans
+        reference = report.reference
+
+    # An analyst, signed in on an all-surface app over the same settings, sees it in the queue.
+    make_user(ctx, Role.analyst, email="analyst-esp@example.org")
+    signed_in = sign_in(client, "analyst-esp@example.org")
+    assert signed_in.status_code == 200 or str(signed_in.url).endswith("/staff/cases"), signed_in.text[:500]
+    queue = client.get("/staff/queue")
+    assert queue.status_code == 200 and reference in queue.text

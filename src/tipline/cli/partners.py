@@ -1,4 +1,5 @@
-"""`tipline partners create NAME`: accounts for the partner (ESP) API."""
+"""`tipline partners create NAME`: accounts for the partner (ESP) API.
+`tipline partners purge-expired`: delete open partner reports past their expiry."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 
 import click
 
+from tipline.app import build_context
 from tipline.cli.common import load_settings, unit_of_work
 from tipline.esp import service
 from tipline.esp.xml import EspError
+from tipline.settings import Surface
 
 
 @click.group()
@@ -33,3 +36,17 @@ def create(name: str, as_json: bool) -> None:
     click.echo(f"username: {credentials.username}")
     click.echo(f"password: {credentials.password}")
     click.echo("The password is shown only this once; it is stored as an Argon2id hash.")
+
+
+@partners.command("purge-expired")
+def purge_expired() -> None:
+    """Delete open partner reports past their expiry, with their staged files."""
+    try:
+        ctx = build_context(load_settings(), Surface.partner)
+    except (FileNotFoundError, ValueError) as exc:  # no keys, or unreadable ones
+        raise click.ClickException(str(exc)) from exc
+    try:
+        purged = service.purge_expired(ctx)
+    finally:
+        ctx.engine.dispose()
+    click.echo(f"{purged} expired partner report{'' if purged == 1 else 's'} purged")

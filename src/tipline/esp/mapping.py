@@ -30,6 +30,10 @@ ANNOTATION_REASONS: dict[str, str] = {
     "sadisticOnlineExploitation": "partner annotation: sadistic online exploitation",
 }
 PARTIES = (("personOrUserReported", "personOrUserReportedPerson"),)
+# People in the report who are not suspects: their identifiers are kept apart from the
+# suspect's (report.suspect["other_parties"]) so that correlation never calls them suspects.
+OTHER_PARTIES = (("intendedRecipient", "intendedRecipientPerson", "intended_recipient"),
+                 ("victim", "victimPerson", "victim"))
 MAX_ITEMS = 50
 _URL_LIKE = re.compile(r"^(https?://)?[^\s/$.?#][^\s]*\.[^\s]+$", re.IGNORECASE)
 
@@ -211,6 +215,47 @@ def ip_country_hint(doc: dict[str, Any], *, data_file: str | None = None) -> dic
                             "database_date": found.database_date, "ip": event["ipAddress"],
                             "authoritative": False}
     return None
+
+
+def other_parties(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The identifiers of the intended recipients and victims, one entry a person, each with
+    its role: [{"role", "screen_names", "emails", "phones", "profile_urls"}]. People with no
+    identifier are left out (their names and ages are in the document, not needed to match)."""
+    found: list[dict[str, Any]] = []
+    for key, head, role in OTHER_PARTIES:
+        for party in _list(doc.get(key)):
+            if not isinstance(party, dict):
+                continue
+            person = party.get(head) or {}
+            screen_names = [v for v in (party.get("screenName"), party.get("espIdentifier")) if v]
+            screen_names += _list(party.get("displayName"))
+            emails = [_text(e) for e in _list(person.get("email"))]
+            phones = [_phone(p) for p in _list(person.get("phone"))]
+            urls = [u for u in _list(party.get("profileUrl")) if isinstance(u, str) and _URL_LIKE.match(u)]
+            for account in _list(party.get("associatedAccount")):
+                screen_names += [v for v in (account.get("screenName"), account.get("espIdentifier")) if v]
+                urls += [u for u in _list(account.get("profileUrl"))
+                         if isinstance(u, str) and _URL_LIKE.match(u)]
+                emails += [_text(e) for e in _list(account.get("email"))]
+            entry = {
+                "role": role,
+                "screen_names": [str(v)[:2048] for v in dict.fromkeys(screen_names) if v][:MAX_ITEMS],
+                "emails": [e[:2048] for e in dict.fromkeys(emails) if e][:MAX_ITEMS],
+                "phones": [p[:2048] for p in dict.fromkeys(phones) if p][:MAX_ITEMS],
+                "profile_urls": [u[:2048] for u in dict.fromkeys(urls)][:MAX_ITEMS],
+            }
+            if any(entry[k] for k in ("screen_names", "emails", "phones", "profile_urls")):
+                found.append(entry)
+    return found[:MAX_ITEMS]
+
+
+def apply_other_parties(report: Report, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Record other_parties on the Tipline report (report.suspect["other_parties"]), apart
+    from the suspect's own lists. Nothing is written when there are none."""
+    parties = other_parties(doc)
+    if parties:
+        report.suspect = {**(report.suspect or {}), "other_parties": parties}  # a new dict: JSON change
+    return parties
 
 
 def apply_ip_country_hint(report: Report, doc: dict[str, Any], *,

@@ -195,6 +195,8 @@ def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
                                         codename_lookup=None, actor=actor)
         # Where the reported person's IP addresses point: a routing hint, never authoritative.
         mapping.apply_ip_country_hint(created, report.document)
+        # Victims' and intended recipients' identifiers, kept apart from the suspect's.
+        mapping.apply_other_parties(created, report.document)
         triage.on_new_report(session, created, extra=mapping.priority_extra(report.document))
         files = _files(session, report)
         for row in files:
