@@ -261,7 +261,7 @@ def _profiler(prefix: str, mode: str, pid: int) -> subprocess.Popen[bytes] | Non
         return None
     spy = Path(sys.executable).with_name("py-spy")
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
-                             "--output", f"{prefix}-{mode}.txt", "--nonblocking"],
+                             "--output", f"{prefix}-{mode}.txt", "--nonblocking", "--subprocesses"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -270,6 +270,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="",
                         help="PostgreSQL URL to connect to (a scratch database is made); default: SQLite")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (tipline serve --workers)")
     parser.add_argument("--reports", type=int, default=400, help="measured, per mode")
     parser.add_argument("--warmup", type=int, default=40, help="per mode, not measured")
     parser.add_argument("--modes", default="none,jpeg", help="comma-separated: none, jpeg")
@@ -294,7 +295,8 @@ def main() -> None:
         server_url = database_url or f"sqlite:///{data_dir / 'tipline.db'}"
         filed = 0
         try:
-            with ServerProcess(env, Path(tmp) / "server.log", surface="partner") as server:
+            with ServerProcess(env, Path(tmp) / "server.log", surface="partner",
+                               workers=args.workers) as server:
                 _SERVER_PID[0] = server.pid
                 floor = request_floor(server.url, auth, args.clients)
                 for mode in modes:
@@ -319,7 +321,8 @@ def main() -> None:
         raw_seconds, raw_rows = raw_write_seconds(server_url, raw_target, filed)
 
     jpeg_sizes = sorted(len(p) for p in pool)
-    print(f"Partner API ingest over loopback (/ispws): {backend}, {args.clients} concurrent clients, "
+    print(f"Partner API ingest over loopback (/ispws): {backend}, {args.workers} server processes, "
+          f"{args.clients} concurrent clients, "
           f"closed loop, {args.reports} reports per mode after {args.warmup} warm-up")
     if pool:
         print(f"JPEGs: {len(pool)} generated, {SIZES[0][0]}x{SIZES[0][1]} to {SIZES[-1][0]}x{SIZES[-1][1]}, "

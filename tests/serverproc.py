@@ -32,13 +32,14 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, env: dict[str, str], log: Path, *, surface: str = "all",
-                 timeout: float = 30.0, port: int | None = None) -> None:
+                 timeout: float = 30.0, port: int | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         self._out = log.open("ab")
         self.proc = subprocess.Popen(
-            [TIPLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--surface", surface],
+            [TIPLINE, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--surface", surface,
+             "--workers", str(workers)],
             env=env, stdout=self._out, stderr=subprocess.STDOUT,
         )
         self._wait_healthy(timeout)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tipline import __version__, crypto, i18n
 from tipline.context import AppContext
 from tipline.db import make_engine, make_sessionmaker
+from tipline.esp import service as esp_service
 from tipline.evidence.blobstore import BlobStore
 from tipline.ratelimit import RateLimiter
 from tipline.routing.directory import DirectoryCache
@@ -32,7 +35,24 @@ def build_context(settings: Settings, surface: Surface) -> AppContext:
         keys=crypto.load_keys(settings.keys_dir), blobs=blobs,
         directory=DirectoryCache(sessions),
         followup_limiter=RateLimiter(settings.followup_attempts_per_minute),
+        esp_writer=esp_service.writer(sessions),
     )
+
+
+class ChooseLocale:
+    """The page language from Accept-Language, for the whole request. A plain ASGI
+    middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = Headers(scope=scope).get("accept-language", "")
+            locale = locale_from_language(header)
+            scope.setdefault("state", {})["locale"] = locale
+            i18n.activate(locale)
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, surface: Surface | str = Surface.all) -> FastAPI:
@@ -55,14 +75,7 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
     app.state.ctx = ctx
     app.add_middleware(SecurityHeaders)
 
-    @app.middleware("http")
-    async def choose_locale(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        locale = locale_from_language(request.headers.get("accept-language", ""))
-        request.state.locale = locale
-        i18n.activate(locale)
-        return await call_next(request)
+    app.add_middleware(ChooseLocale)
 
     web_errors.install(app)
     for router in _routers(surface):

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import crypto
+from tipline.batching import GroupCommitWriter
 from tipline.evidence.blobstore import BlobStore
 from tipline.ratelimit import RateLimiter
 from tipline.routing.directory import DirectoryCache
@@ -24,6 +25,8 @@ class AppContext:
     blobs: BlobStore
     directory: DirectoryCache
     followup_limiter: RateLimiter
+    # Group commit for the partner API (tipline.batching).
+    esp_writer: GroupCommitWriter
 
     @property
     def argon2_cost(self) -> crypto.Argon2Cost:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import uuid
 import weakref
@@ -71,9 +73,39 @@ class StrEnumType(TypeDecorator[Any]):
         return None if value is None else self.enum_class(value)
 
 
-# SQLite has one writer at a time. Threads of this process queue on a lock instead of
-# polling SQLite's busy handler, whose growing sleeps make the slowest writers very slow.
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+class SqliteWriteLock:
+    """SQLite has one writer at a time. Writers queue on this lock instead of polling
+    SQLite's busy handler, whose growing sleeps make the slowest writers very slow: threads
+    of this process on a re-entrant lock, and processes (`tipline serve --workers N`) on an
+    exclusive flock of a file beside the database, which the kernel hands over in order."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._path = f"{database}-writer.lock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        if self._depth == 0 and self._path is not None:
+            try:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                    weakref.finalize(self, os.close, self._fd)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except BaseException:
+                self._threads.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, SqliteWriteLock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -82,7 +114,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs,
         )
         _configure_sqlite(engine)
-        _WRITE_LOCKS[engine] = threading.RLock()
+        _WRITE_LOCKS[engine] = SqliteWriteLock(engine.url.database)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
@@ -107,6 +139,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    # Every model, so that relationships between domains resolve whatever was imported.
+    import tipline.models  # noqa: F401
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 

@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from tipline import clock
 from tipline.audit.models import AuditEntry, AuditHead
+from tipline.db import new_id
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+_PENDING_KEY = "tipline.audit.pending"
 
 
 def _row_hash(
@@ -39,30 +41,88 @@ def record(
     object_type: str,
     object_id: str,
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=0, row_hash=GENESIS)
-        session.add(head)
-    at = clock.now()
+) -> None:
+    """Append one entry in the caller's transaction.
+
+    Entries wait in the session and are chained and written together just before the
+    transaction commits: one read of the chain head per transaction however many entries it
+    has, and on PostgreSQL the head's row lock is held only for the commit itself."""
     details_text = json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str)
-    seq = head.seq + 1
-    entry = AuditEntry(
-        seq=seq, at=at, actor=actor, action=action, object_type=object_type,
-        object_id=object_id, details=details_text, prev_hash=head.row_hash,
-    )
-    entry.row_hash = _row_hash(
-        seq=seq, at=at, actor=actor, action=action, object_type=object_type,
-        object_id=object_id, details=details_text, prev_hash=head.row_hash,
-    )
-    session.add(entry)
-    head.seq = seq
-    head.row_hash = entry.row_hash
-    session.flush()
-    return entry
+    _pending(session).append(_Pending(clock.now(), actor, action, object_type, object_id, details_text))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    details: str
+
+
+def _pending(session: Session) -> list[_Pending]:
+    found: list[_Pending] = session.info.setdefault(_PENDING_KEY, [])
+    return found
+
+
+def mark(session: Session) -> int:
+    """A position in the session's waiting entries, for `discard_since` (savepoints)."""
+    return len(_pending(session))
+
+
+def discard_since(session: Session, position: int) -> None:
+    """Drop entries recorded after `position`: their savepoint was rolled back."""
+    del _pending(session)[position:]
+
+
+def write_pending(session: Session) -> int:
+    """Chain and insert the waiting entries now; returns how many were written."""
+    pending = session.info.pop(_PENDING_KEY, None)
+    if not pending:
+        return 0
+    # Core on the session's connection: no ORM bookkeeping for rows nobody loads back.
+    connection = session.connection()
+    head = connection.execute(
+        select(AuditHead.seq, AuditHead.row_hash).where(AuditHead.id == HEAD_ID).with_for_update()
+    ).one_or_none()
+    seq, prev = (head.seq, head.row_hash) if head is not None else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    for item in pending:
+        seq += 1
+        row_hash = _row_hash(seq=seq, at=item.at, actor=item.actor, action=item.action,
+                             object_type=item.object_type, object_id=item.object_id,
+                             details=item.details, prev_hash=prev)
+        rows.append({"id": new_id(), "seq": seq, "at": item.at, "actor": item.actor,
+                     "action": item.action, "object_type": item.object_type,
+                     "object_id": item.object_id, "details": item.details,
+                     "prev_hash": prev, "row_hash": row_hash})
+        prev = row_hash
+    connection.execute(insert(AuditEntry.__table__), rows)
+    heads = AuditHead.__table__
+    if head is None:
+        connection.execute(insert(heads).values(id=HEAD_ID, seq=seq, row_hash=prev))
+    else:
+        connection.execute(update(heads).where(heads.c.id == HEAD_ID).values(seq=seq, row_hash=prev))
+    return len(rows)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_reading_the_log(state: ORMExecuteState) -> None:
+    # Read-your-writes: a transaction that reads the log sees its own waiting entries.
+    if state.is_select and state.session.info.get(_PENDING_KEY) and any(
+            m.class_ in (AuditEntry, AuditHead) for m in state.all_mappers):
+        write_pending(state.session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
 
 
 @dataclass(frozen=True)

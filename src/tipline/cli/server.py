@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
 from tipline import crypto
@@ -39,14 +42,35 @@ def init(no_directory: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--surface", type=click.Choice([s.value for s in Surface]), default="all",
               show_default=True, help="Which routes to serve.")
-def serve(host: str, port: int, surface: str) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes (partner surface only: the others keep rate limits and "
+                   "caches in memory, which must be one per site).")
+def serve(host: str, port: int, surface: str, workers: int) -> None:
     """Run the web server."""
     import uvicorn
 
     from tipline.app import create_app
 
+    if workers > 1 and surface != Surface.partner.value:
+        raise click.UsageError("--workers above 1 is for --surface partner only: the public and "
+                               "staff surfaces keep rate limits and caches in one process's memory.")
     settings = load_settings()
-    app = create_app(settings, Surface(surface))
     # access_log off: a reporter's address must never reach a log.
-    uvicorn.run(app, host=host, port=port, access_log=False, proxy_headers=False,
-                server_header=False, log_level="info")
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": False, "proxy_headers": False,
+                               "server_header": False, "log_level": "info"}
+    if workers == 1:
+        uvicorn.run(create_app(settings, Surface(surface)), **options)
+        return
+    # Each worker process builds its own app from the environment (settings are TIPLINE_*).
+    os.environ[SURFACE_VARIABLE] = surface
+    uvicorn.run("tipline.cli.server:app_from_environment", factory=True, workers=workers, **options)
+
+
+SURFACE_VARIABLE = "TIPLINE_SERVE_SURFACE"
+
+
+def app_from_environment() -> Any:
+    """The app of one worker process of `tipline serve --workers N`."""
+    from tipline.app import create_app
+
+    return create_app(load_settings(), Surface(os.environ.get(SURFACE_VARIABLE, Surface.all.value)))

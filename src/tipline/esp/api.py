@@ -23,10 +23,8 @@ from fastapi.routing import APIRoute
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData
 
-from tipline.db import transaction
 from tipline.errors import TiplineError
 from tipline.esp import schema, service
-from tipline.esp.models import Partner as EspPartner
 from tipline.esp.xml import (
     Code,
     EspError,
@@ -70,7 +68,7 @@ router = APIRouter(prefix="/ispws", include_in_schema=False, route_class=EspRout
 REALM = 'Basic realm="ESP Web Services"'
 MAX_XML_BYTES = 4 * 1024 * 1024
 MAX_FORM_BYTES = 64 * 1024
-AUTH_CACHE_SECONDS = 300.0
+AUTH_CACHE_SECONDS = 30.0
 logger = logging.getLogger(__name__)
 
 
@@ -102,7 +100,8 @@ def _basic(request: Request) -> tuple[str, str] | None:
 
 def _auth_cache(request: Request) -> dict[str, tuple[uuid.UUID, str, float]]:
     """Recently verified credentials, in memory only, keyed by a keyed digest (never the
-    password); an entry holds only while the stored hash is unchanged."""
+    password). A hit is trusted for AUTH_CACHE_SECONDS without reading the database, so a
+    disabled partner or a changed password takes effect within that time."""
     cache: dict[str, tuple[uuid.UUID, str, float]] | None = getattr(request.app.state, "esp_auth_cache", None)
     if cache is None:
         cache = {}
@@ -110,30 +109,42 @@ def _auth_cache(request: Request) -> dict[str, tuple[uuid.UUID, str, float]]:
     return cache
 
 
+def _cache_key(request: Request, username: str, password: str) -> str:
+    key: bytes | None = getattr(request.app.state, "esp_auth_key", None)
+    if key is None:
+        key = get_ctx(request).keys.derive("esp-auth-cache")
+        request.app.state.esp_auth_key = key
+    return hmac.new(key, f"{username}\x00{password}".encode(), hashlib.sha256).hexdigest()
+
+
+def _cached(request: Request, username: str, password: str) -> tuple[uuid.UUID, str] | None:
+    hit = _auth_cache(request).get(_cache_key(request, username, password))
+    if hit is not None and hit[2] > time.monotonic():
+        return hit[0], hit[1]
+    return None
+
+
 def _check_credentials(request: Request, username: str, password: str) -> tuple[uuid.UUID, str] | None:
+    """The slow path: Argon2id against the stored hash (in a worker thread)."""
     ctx = get_ctx(request)
-    digest = hmac.new(ctx.keys.derive("esp-auth-cache"), f"{username}\x00{password}".encode(),
-                      hashlib.sha256).hexdigest()
     cache = _auth_cache(request)
-    with transaction(ctx.sessions) as session:
-        hit = cache.get(digest)
-        if hit is not None and hit[2] > time.monotonic():
-            partner = session.get(EspPartner, hit[0])
-            if partner is not None and partner.active and partner.password_hash == hit[1]:
-                return partner.id, partner.username
+    digest = _cache_key(request, username, password)
+    with ctx.sessions() as session:
         partner = service.authenticate(session, username, password)
-        if partner is None:
-            cache.pop(digest, None)
-            return None
-        if len(cache) > 10_000:
-            cache.clear()
-        cache[digest] = (partner.id, partner.password_hash, time.monotonic() + AUTH_CACHE_SECONDS)
-        return partner.id, partner.username
+    if partner is None:
+        cache.pop(digest, None)
+        return None
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[digest] = (partner.id, partner.username, time.monotonic() + AUTH_CACHE_SECONDS)
+    return partner.id, partner.username
 
 
 async def current_partner(request: Request) -> tuple[uuid.UUID, str]:
     credentials = _basic(request)
-    found = await run_in_threadpool(_check_credentials, request, *credentials) if credentials else None
+    found = None
+    if credentials is not None:
+        found = _cached(request, *credentials) or await run_in_threadpool(_check_credentials, request, *credentials)
     if found is None:
         raise Unauthorized
     return found
@@ -197,7 +208,7 @@ async def submit(request: Request, partner: Partner) -> Response:
         if not any(_email_values(document["reporter"]["reportingPerson"])):
             raise EspError(Code.validation_failed,
                            "Validation failed: report/reporter/reportingPerson needs an email.")
-        report_id = await run_in_threadpool(service.open_report, ctx, partner[0], document)
+        report_id, _created = await service.open_report(ctx, partner[0], document)
     except EspError as error:
         return xml_response(report_response(error.code, error.message, report_id=error.report_id))
     return xml_response(report_response(Code.success, report_id=report_id))
@@ -221,7 +232,7 @@ async def upload(request: Request, partner: Partner) -> Response:
             raise EspError(Code.invalid_request,
                            "Invalid request: send exactly one file, in the form field file.")
         report_id = parse_report_id(form.first("id"))
-        done = await run_in_threadpool(service.add_file, ctx, partner[0], report_id, form.blobs[0])
+        done = await service.add_file(ctx, partner[0], report_id, form.blobs[0])
     except EspError as error:
         form.discard()
         return xml_response(report_response(error.code, error.message, report_id=error.report_id))
@@ -238,7 +249,7 @@ async def fileinfo(request: Request, partner: Partner) -> Response:
     try:
         data, charset = await _xml_body(request)
         details = read_document(data, "fileDetails", schema.FILE_DETAILS, charset)
-        report_id, file_id = await run_in_threadpool(service.set_file_details, ctx, partner[0], details)
+        report_id, file_id = await service.set_file_details(ctx, partner[0], details)
     except EspError as error:
         return xml_response(report_response(error.code, error.message, report_id=error.report_id))
     return xml_response(report_response(Code.success, report_id=report_id, file_id=file_id))
@@ -250,7 +261,7 @@ async def finish(request: Request, partner: Partner) -> Response:
     report_id = 0
     try:
         report_id = await _form_id(request)
-        done = await run_in_threadpool(service.finish, ctx, partner[0], report_id)
+        done = await service.finish(ctx, partner[0], report_id)
     except EspError as error:
         # Clients only understand a reportDoneResponse here, errors included (§8.5, §10.12).
         return xml_response(report_done_response(error.code, error.report_id or report_id))
@@ -262,7 +273,7 @@ async def retract(request: Request, partner: Partner) -> Response:
     ctx = get_ctx(request)
     try:
         report_id = await _form_id(request)
-        await run_in_threadpool(service.retract, ctx, partner[0], report_id)
+        await service.retract(ctx, partner[0], report_id)
     except EspError as error:
         return xml_response(report_response(error.code, error.message, report_id=error.report_id))
     return xml_response(report_response(Code.success, report_id=report_id))

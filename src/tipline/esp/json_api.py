@@ -17,7 +17,6 @@ different document it is refused (409). A retracted or expired report releases i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -25,23 +24,15 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBasic
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from tipline import clock
-from tipline.audit import service as audit
-from tipline.context import AppContext
-from tipline.db import transaction
 from tipline.errors import TiplineError
 from tipline.esp import schema, service
 from tipline.esp.api import Unauthorized, current_partner
-from tipline.esp.models import EspReport, EspReportState
-from tipline.esp.models import Partner as PartnerRow
 from tipline.esp.xml import (
     DESCRIPTIONS,
     MAX_ELEMENTS,
@@ -65,10 +56,6 @@ HTTP_STATUS = {
     Code.report_not_found: 404, Code.file_not_found: 404,
     Code.already_retracted: 409, Code.already_finished: 409,
 }
-
-
-class ReferenceConflict(EspError):
-    """The partner reference already names a different report document (HTTP 409)."""
 
 
 # --- response models (the OpenAPI document is built from these) -----------------------------
@@ -144,7 +131,7 @@ class PartnerJsonRoute(APIRoute):
                                headers={"WWW-Authenticate": REALM})
             except EspError as error:
                 return problem(error.code, error.message, report_id=error.report_id,
-                               status=409 if isinstance(error, ReferenceConflict) else None)
+                               status=409 if isinstance(error, service.ReferenceConflict) else None)
             except RequestValidationError as error:
                 where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in error.errors())
                 return problem(Code.invalid_request, f"Invalid request: check {where or 'the request'}.")
@@ -279,48 +266,6 @@ def _body_doc(kind: Complex, description: str, **extra: Any) -> dict[str, Any]:
                             "content": {"application/json": {"schema": body}}}}
 
 
-# --- idempotent open ------------------------------------------------------------------------
-
-def _digest(document: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def open_report_once(ctx: AppContext, partner_id: uuid.UUID, document: dict[str, Any],
-                     reference: str | None) -> tuple[int, bool]:
-    """Open a report, or answer the one this partner already opened under `reference`.
-    (Belongs in esp.service next to open_report; kept here while that file is not ours.)"""
-    if reference is None:
-        return service.open_report(ctx, partner_id, document), True
-    digest = _digest(document)
-    with transaction(ctx.sessions) as session:
-        # Serialises this partner's keyed submits (PostgreSQL; SQLite writers are serial anyway).
-        session.execute(select(PartnerRow.id).where(PartnerRow.id == partner_id).with_for_update())
-        earlier = session.execute(
-            select(EspReport).where(EspReport.partner_id == partner_id,
-                                    EspReport.state != EspReportState.retracted,
-                                    EspReport.document["partnerReference"].as_string() == reference)
-            .order_by(EspReport.opened_at.desc())).scalars().all()
-        for report in earlier:
-            if report.state == EspReportState.open and service.expires_at(report) <= clock.now():
-                continue
-            if report.document.get("partnerReferenceDigest") != digest:
-                raise ReferenceConflict(Code.invalid_request, "Invalid request: this partner reference "
-                                        "was already used for a different report.",
-                                        report_id=report.report_id)
-            return report.report_id, False
-        now = clock.now()
-        report = EspReport(report_id=service._new_report_id(session),
-                           partner_id=partner_id, state=EspReportState.open, opened_at=now,
-                           last_change_at=now, document={**document, "partnerReference": reference,
-                                                         "partnerReferenceDigest": digest})
-        session.add(report)
-        session.flush()
-        audit.record(session, actor=f"partner:{partner_id}", action="esp.submit",
-                     object_type="esp_report", object_id=str(report.report_id),
-                     details={"channel": "json"})
-        return report.report_id, True
-
-
 def _reference(header: str | None, field: Any) -> str | None:
     values = {v.strip() for v in (header, field) if isinstance(v, str) and v.strip()}
     if field is not None and not isinstance(field, str):
@@ -356,7 +301,7 @@ async def submit(request: Request, partner: Partner,
               for e in document["reporter"]["reportingPerson"].get("email", [])]
     if not any(emails):
         raise EspError(Code.validation_failed, "Validation failed: report/reporter/reportingPerson needs an email.")
-    report_id, created = await run_in_threadpool(open_report_once, ctx, partner[0], document, reference)
+    report_id, created = await service.open_report(ctx, partner[0], document, reference)
     body = ReportOpened(reportId=report_id, partnerReference=reference, created=created)
     return JSONResponse(body.model_dump(), status_code=201 if created else 200)
 
@@ -377,7 +322,7 @@ async def upload(request: Request, partner: Partner, report_id: ReportId) -> Fil
             raise EspError(Code.file_upload_failed, "File upload failed: " + " ".join(form.errors.values()))
         if len(form.blobs) != 1:
             raise EspError(Code.invalid_request, "Invalid request: send exactly one file, in the form field file.")
-        done = await run_in_threadpool(service.add_file, ctx, partner[0], report_id, form.blobs[0])
+        done = await service.add_file(ctx, partner[0], report_id, form.blobs[0])
     except BaseException:
         form.discard()
         raise
@@ -399,19 +344,19 @@ async def file_details(request: Request, partner: Partner, report_id: ReportId, 
         if value.setdefault(key, expected) not in (expected, str(expected)):
             raise EspError(Code.invalid_request, f"Invalid request: {key} in the body differs from the path.")
     details = check(to_node("fileDetails", schema.FILE_DETAILS, value), "fileDetails", schema.FILE_DETAILS)
-    saved_report, saved_file = await run_in_threadpool(service.set_file_details, ctx, partner[0], details)
+    saved_report, saved_file = await service.set_file_details(ctx, partner[0], details)
     return FileDetailsSaved(reportId=saved_report, fileId=saved_file)
 
 
 @router.post("/reports/{report_id}/finish", response_model=ReportFinished)
 async def finish(request: Request, partner: Partner, report_id: ReportId) -> ReportFinished:
-    done = await run_in_threadpool(service.finish, get_ctx(request), partner[0], report_id)
+    done = await service.finish(get_ctx(request), partner[0], report_id)
     return ReportFinished(reportId=done.report_id, fileIds=done.file_ids)
 
 
 @router.post("/reports/{report_id}/retract", response_model=ReportRetracted)
 async def retract(request: Request, partner: Partner, report_id: ReportId) -> ReportRetracted:
-    await run_in_threadpool(service.retract, get_ctx(request), partner[0], report_id)
+    await service.retract(get_ctx(request), partner[0], report_id)
     return ReportRetracted(reportId=report_id)
 
 

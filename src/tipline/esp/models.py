@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, StrEnumType, UTCDateTime, new_id
+
+if TYPE_CHECKING:
+    from tipline.evidence.models import EvidenceFile
+    from tipline.reports.models import Report
 
 
 class EspReportState(StrEnum):
@@ -37,7 +41,8 @@ class EspReport(Base):
     """A report opened with /submit. It becomes a Tipline report at /finish."""
 
     __tablename__ = "esp_report"
-    __table_args__ = (Index("ix_esp_report_state_last_change", "state", "last_change_at"),)
+    __table_args__ = (Index("ix_esp_report_state_last_change", "state", "last_change_at"),
+                      Index("ix_esp_report_partner_reference", "partner_id", "partner_reference"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     # The number partners see (`reportId`); numeric because clients parse it as a long.
@@ -50,6 +55,12 @@ class EspReport(Base):
     # The validated `report` document as JSON (see esp.xml); mapped to a report at finish.
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     tipline_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"), index=True)
+    # The JSON API's idempotency key (Idempotency-Key or partnerReference), and a digest of
+    # the document first sent with it: the same key with another document is refused.
+    partner_reference: Mapped[str | None] = mapped_column(String(200))
+    reference_digest: Mapped[str | None] = mapped_column(String(64))
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    tipline_report: Mapped[Report | None] = relationship(lazy="raise")
 
 
 class EspFile(Base):
@@ -79,3 +90,6 @@ class EspFile(Base):
     publicly_available: Mapped[bool | None] = mapped_column(Boolean)
     needs_legal_basis: Mapped[bool] = mapped_column(Boolean, default=True)
     evidence_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("evidence_file.id"), index=True)
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    esp_report: Mapped[EspReport] = relationship(lazy="raise")
+    evidence: Mapped[EvidenceFile | None] = relationship(lazy="raise")

@@ -7,6 +7,8 @@ before they know what to write; see docs/architecture.md §3.1.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -14,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import clock, crypto
 from tipline.accounts import passwords
 from tipline.audit import service as audit
+from tipline.batching import GroupCommitWriter, at_batch_end
 from tipline.context import AppContext
-from tipline.db import transaction
+from tipline.db import new_id, transaction
 from tipline.esp import mapping
 from tipline.esp.models import EspFile, EspReport, EspReportState, Partner
 from tipline.esp.xml import Code, EspError
@@ -28,6 +31,7 @@ from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import StagedBlob
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
+from tipline.reports.models import Report
 from tipline.triage import service as triage
 
 OPEN_FOR = timedelta(hours=24)
@@ -77,6 +81,7 @@ def _new_report_id(session: Session) -> int:
     while True:
         candidate = secrets.randbelow(REPORT_ID_RANGE[1] - REPORT_ID_RANGE[0]) + REPORT_ID_RANGE[0]
         taken = session.execute(select(EspReport.id).where(EspReport.report_id == candidate)).first()
+        # The unique index is the backstop for a number drawn twice within one batch.
         if taken is None:
             return candidate
 
@@ -99,17 +104,57 @@ def _open(session: Session, partner_id: uuid.UUID, report_id: int) -> EspReport:
     return report
 
 
-def open_report(ctx: AppContext, partner_id: uuid.UUID, document: dict[str, Any]) -> int:
-    with transaction(ctx.sessions) as session:
+# Every change below runs as an operation of the group-commit writer (tipline.batching): it
+# checks everything first, then changes the session, and never flushes by itself.
+
+def writer(sessions: sessionmaker[Session]) -> GroupCommitWriter:
+    return GroupCommitWriter(sessions, refusals=(EspError,))
+
+
+class ReferenceConflict(EspError):
+    """The partner reference already names a different report document (HTTP 409)."""
+
+
+def reference_digest(document: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+async def open_report(ctx: AppContext, partner_id: uuid.UUID, document: dict[str, Any],
+                reference: str | None = None) -> tuple[int, bool]:
+    """Open a report; returns (reportId, created). With a partner reference the call is
+    idempotent: the same reference and document answer the report opened the first time."""
+
+    def operation(session: Session) -> tuple[int, bool]:
+        digest = reference_digest(document) if reference is not None else None
+        if reference is not None:
+            earlier = _by_reference(session, partner_id, reference)
+            if earlier is not None:
+                if earlier.reference_digest != digest:
+                    raise ReferenceConflict(Code.invalid_request, "Invalid request: this partner reference was "
+                                   "already used for a different report.", report_id=earlier.report_id)
+                return earlier.report_id, False
         now = clock.now()
-        report = EspReport(report_id=_new_report_id(session), partner_id=partner_id,
+        report = EspReport(id=new_id(), report_id=_new_report_id(session), partner_id=partner_id,
                            state=EspReportState.open, opened_at=now, last_change_at=now,
-                           document=document)
+                           document=document, partner_reference=reference, reference_digest=digest)
         session.add(report)
-        session.flush()
-        audit.record(session, actor=f"partner:{partner_id}", action="esp.submit",
-                     object_type="esp_report", object_id=str(report.report_id))
-        return report.report_id
+        return report.report_id, True
+
+    result: tuple[int, bool] = await ctx.esp_writer.run(operation)
+    return result
+
+
+def _by_reference(session: Session, partner_id: uuid.UUID, reference: str) -> EspReport | None:
+    """The live report opened under this reference (retracted and expired ones free it)."""
+    rows = session.execute(
+        select(EspReport).where(EspReport.partner_id == partner_id, EspReport.partner_reference == reference,
+                                EspReport.state != EspReportState.retracted)
+        .order_by(EspReport.opened_at.desc())).scalars()
+    for report in rows:
+        if report.state == EspReportState.open and expires_at(report) <= clock.now():
+            continue
+        return report
+    return None
 
 
 @dataclass(frozen=True)
@@ -119,33 +164,37 @@ class Uploaded:
     md5: str
 
 
-def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob: StagedBlob) -> Uploaded:
+async def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob: StagedBlob) -> Uploaded:
     """Record a staged blob on an open report; the blob is removed again on any refusal."""
+
+    def operation(session: Session) -> Uploaded:
+        report = _open(session, partner_id, report_id)
+        now = clock.now()
+        row = EspFile(
+            id=new_id(), file_id=secrets.token_hex(16), esp_report_id=report.id, uploaded_at=now,
+            blob_name=blob.name, wrapped_key=blob.wrapped_key, size=blob.size,
+            media_type=blob.media_type, sha256=blob.sha256, md5=blob.md5,
+            name_sealed=crypto.seal(ctx.keys.derive("esp-file-names"), blob.original_name.encode(),
+                                    NAME_CONTEXT) if blob.original_name else None,
+            needs_legal_basis=True,
+        )
+        session.add(row)
+        report.last_change_at = now
+        return Uploaded(report.report_id, row.file_id, blob.md5)
+
     try:
-        with transaction(ctx.sessions) as session:
-            report = _open(session, partner_id, report_id)
-            now = clock.now()
-            row = EspFile(
-                file_id=secrets.token_hex(16), esp_report_id=report.id, uploaded_at=now,
-                blob_name=blob.name, wrapped_key=blob.wrapped_key, size=blob.size,
-                media_type=blob.media_type, sha256=blob.sha256, md5=blob.md5,
-                name_sealed=crypto.seal(ctx.keys.derive("esp-file-names"), blob.original_name.encode(),
-                                        NAME_CONTEXT) if blob.original_name else None,
-                needs_legal_basis=True,
-            )
-            session.add(row)
-            report.last_change_at = now
-            session.flush()
-            return Uploaded(report.report_id, row.file_id, blob.md5)
+        done: Uploaded = await ctx.esp_writer.run(operation)
     except BaseException:
         ctx.blobs.delete(blob.name)
         raise
+    return done
 
 
-def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict[str, Any]) -> tuple[int, str]:
+async def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict[str, Any]) -> tuple[int, str]:
     report_id, file_id = int(details["reportId"]), str(details["fileId"])
     _check_supplemental(details, report_id)
-    with transaction(ctx.sessions) as session:
+
+    def operation(session: Session) -> tuple[int, str]:
         report = _open(session, partner_id, report_id)
         row = session.execute(select(EspFile).where(EspFile.esp_report_id == report.id,
                                                     EspFile.file_id == file_id)).scalar_one_or_none()
@@ -157,7 +206,10 @@ def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict[str, 
         row.publicly_available = details.get("publiclyAvailable")
         row.needs_legal_basis = row.viewed_by_esp is not True
         report.last_change_at = clock.now()
-    return report_id, file_id
+        return report_id, file_id
+
+    result: tuple[int, str] = await ctx.esp_writer.run(operation)
+    return result
 
 
 def _check_supplemental(details: dict[str, Any], report_id: int) -> None:
@@ -183,40 +235,82 @@ class Finished:
     reference: str
 
 
-def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
-    """File the report: a Tipline report, its evidence and custody events, in one transaction."""
-    with transaction(ctx.sessions) as session:
+@dataclass
+class _Finishing:
+    report: EspReport
+    partner_id: uuid.UUID
+    done: Finished | None = None
+
+
+async def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
+    """File the report: a Tipline report, its evidence and custody events, committed before
+    the answer. The reports finished in one batch are filed together (`_file_batch`)."""
+
+    def operation(session: Session) -> _Finishing:
         report = _open(session, partner_id, report_id)
-        partner = session.get(Partner, partner_id)
-        assert partner is not None
+        report.state = EspReportState.finished
+        report.closed_at = clock.now()
+        waiting: list[_Finishing] = session.info.setdefault(_FINISHING_KEY, [])
+        if not waiting:
+            at_batch_end(session, lambda s: _file_batch(s, ctx))
+        item = _Finishing(report, partner_id)
+        waiting.append(item)
+        return item
+
+    item: _Finishing = await ctx.esp_writer.run(operation)
+    assert item.done is not None
+    return item.done
+
+
+_FINISHING_KEY = "tipline.esp.finishing"
+
+
+def _file_batch(session: Session, ctx: AppContext) -> None:
+    items: list[_Finishing] = session.info.pop(_FINISHING_KEY, [])
+    # Files uploaded earlier in the same batch must be seen.
+    session.flush()
+    files: dict[uuid.UUID, list[EspFile]] = {item.report.id: [] for item in items}
+    for row in session.execute(select(EspFile).where(EspFile.esp_report_id.in_(list(files)))
+                               .order_by(EspFile.uploaded_at, EspFile.file_id)).scalars():
+        files[row.esp_report_id].append(row)
+    partners = {p.id: p for p in session.execute(
+        select(Partner).where(Partner.id.in_({item.partner_id for item in items}))).scalars()}
+    new: list[tuple[Report, dict[str, str]]] = []
+    attached: list[tuple[EspFile, uuid.UUID]] = []
+    for item in items:
+        report, partner = item.report, partners[item.partner_id]
         actor = f"partner:{partner.username}"
-        data = mapping.report_create(report.document, partner_name=partner.name, esp_report_id=report_id)
+        data = mapping.report_create(report.document, partner_name=partner.name, esp_report_id=report.report_id)
         created = reports.create_report(session, ctx.keys, data, source=Source.partner,
                                         codename_lookup=None, actor=actor)
         # Where the reported person's IP addresses point: a routing hint, never authoritative.
         mapping.apply_ip_country_hint(created, report.document)
         # Victims' and intended recipients' identifiers, kept apart from the suspect's.
         mapping.apply_other_parties(created, report.document)
-        triage.on_new_report(session, created, extra=mapping.priority_extra(report.document))
-        files = _files(session, report)
-        for row in files:
-            _attach(session, ctx, row, created.id, actor)
-        report.state = EspReportState.finished
-        report.closed_at = clock.now()
-        report.tipline_report_id = created.id
+        new.append((created, mapping.priority_extra(report.document)))
+        attached += [(row, _attach(session, ctx, row, created.id, actor)) for row in files[report.id]]
         audit.record(session, actor=actor, action="esp.finish", object_type="esp_report",
-                     object_id=str(report_id), details={"report": str(created.id), "files": len(files)})
-        return Finished(report_id, [f.file_id for f in files], created.id, created.reference)
+                     object_id=str(report.report_id),
+                     details={"report": str(created.id), "files": len(files[report.id]),
+                              "opened_at": report.opened_at.isoformat()})
+        item.done = Finished(report.report_id, [f.file_id for f in files[report.id]], created.id,
+                             created.reference)
+    triage.on_new_reports(session, new)
+    for row, evidence_id in attached:
+        row.evidence_id = evidence_id
+    for item in items:
+        assert item.done is not None
+        item.report.tipline_report_id = item.done.tipline_report_id
 
 
-def _attach(session: Session, ctx: AppContext, row: EspFile, tipline_report_id: uuid.UUID, actor: str) -> None:
+def _attach(session: Session, ctx: AppContext, row: EspFile, tipline_report_id: uuid.UUID,
+            actor: str) -> uuid.UUID:
     name = (crypto.unseal(ctx.keys.derive("esp-file-names"), row.name_sealed, NAME_CONTEXT).decode()
             if row.name_sealed else "")
     blob = StagedBlob(name=row.blob_name, path=ctx.blobs.path_for(row.blob_name),
                       wrapped_key=row.wrapped_key, size=row.size, media_type=row.media_type,
                       sha256=row.sha256, md5=row.md5, original_name=name)
     found = evidence.attach_blob(session, ctx.keys, blob, report_id=tipline_report_id, actor=actor)
-    row.evidence_id = found.id
     evidence.record_custody(session, found, action="described", actor=actor, details={
         "esp_file_id": row.file_id, "uploaded_at": row.uploaded_at.isoformat(),
         "viewed_by_esp": row.viewed_by_esp, "exif_viewed_by_esp": row.exif_viewed_by_esp,
@@ -224,14 +318,15 @@ def _attach(session: Session, ctx: AppContext, row: EspFile, tipline_report_id: 
         "relevance": (row.details or {}).get("fileRelevance", "Reported"),
         "industry_classification": (row.details or {}).get("industryClassification"),
     })
+    return found.id
 
 
-def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int:
+async def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int:
     """Cancel an open report: its document and files are removed, the number stays taken."""
-    with transaction(ctx.sessions) as session:
+
+    def operation(session: Session) -> list[str]:
         report = _open(session, partner_id, report_id)
         files = _files(session, report)
-        blob_names = [f.blob_name for f in files]
         for row in files:
             session.delete(row)
         report.state = EspReportState.retracted
@@ -239,6 +334,9 @@ def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int:
         report.document = {}
         audit.record(session, actor=f"partner:{partner_id}", action="esp.retract",
                      object_type="esp_report", object_id=str(report_id), details={"files": len(files)})
+        return [f.blob_name for f in files]
+
+    blob_names: list[str] = await ctx.esp_writer.run(operation)
     for name in blob_names:
         ctx.blobs.delete(name)
     return report_id

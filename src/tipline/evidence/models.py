@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, UTCDateTime, new_id
+
+if TYPE_CHECKING:
+    from tipline.messaging.models import ReportMessage
+    from tipline.reports.models import Report
 
 
 class EvidenceFile(Base):
@@ -26,6 +31,9 @@ class EvidenceFile(Base):
     # File names can identify people, so the name is sealed like a message.
     name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    report: Mapped[Report] = relationship(lazy="raise")
+    message: Mapped[ReportMessage | None] = relationship(lazy="raise")
 
 
 class CustodyEvent(Base):
@@ -40,3 +48,5 @@ class CustodyEvent(Base):
     actor: Mapped[str] = mapped_column(String(120))
     sha256: Mapped[str] = mapped_column(String(64))
     details: Mapped[str] = mapped_column(Text, default="")
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    evidence: Mapped[EvidenceFile] = relationship(lazy="raise")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tipline import clock, crypto
 from tipline.audit import service as audit
+from tipline.db import new_id
 from tipline.errors import NotFound
 from tipline.evidence.blobstore import BlobStore, StagedBlob
 from tipline.evidence.models import CustodyEvent, EvidenceFile
@@ -52,14 +53,13 @@ def attach_blob(
 ) -> EvidenceFile:
     """Record a staged blob and its "received" custody event in the caller's transaction."""
     evidence = EvidenceFile(
-        report_id=report_id, message_id=message_id, blob_name=blob.name,
+        id=new_id(), report_id=report_id, message_id=message_id, blob_name=blob.name,
         wrapped_key=blob.wrapped_key, size=blob.size, media_type=blob.media_type,
         sha256=blob.sha256, md5=blob.md5, received_at=clock.now(),
         name_sealed=crypto.seal(keys.derive("evidence-names"), blob.original_name.encode(), NAME_CONTEXT)
         if blob.original_name else None,
     )
     session.add(evidence)
-    session.flush()
     record_custody(
         session, evidence, action="received", actor=actor,
         details={"size": blob.size, "md5": blob.md5, "media_type": blob.media_type},

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tipline import clock, crypto
 from tipline.audit import service as audit
+from tipline.db import new_id
 from tipline.errors import NotFound
 from tipline.reports import codenames
 from tipline.reports.enums import Source
@@ -54,7 +55,7 @@ def create_report(
     now = clock.now()
     contact = data.contact if data.contact and not data.contact.is_empty() else None
     report = Report(
-        reference=new_reference(), source=source, status=ReportStatus.received,
+        id=new_id(), reference=new_reference(), source=source, status=ReportStatus.received,
         created_at=now, updated_at=now,
         reporter_role=data.reporter_role, incident_types=[t.value for t in data.incident_types],
         frequency=data.frequency, certainty=data.certainty, happened_on=data.happened_on,
@@ -70,8 +71,8 @@ def create_report(
         ) if contact else None,
         language=data.language, codename_hash=codename_lookup,
     )
+    # No flush: the row is written with the rest of the transaction (ids are made here).
     session.add(report)
-    session.flush()
     audit.record(
         session, actor=actor, action="report.create", object_type="report",
         object_id=str(report.id),

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, and_, delete, distinct, func, select
+from sqlalchemy import Select, and_, delete, distinct, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from tipline import clock
 from tipline.audit import service as audit
+from tipline.db import new_id
 from tipline.errors import Conflict, InvalidInput
 from tipline.i18n import _
 from tipline.reports import service as reports
@@ -51,6 +52,43 @@ def index_report(session: Session, report: Report) -> int:
     )
     session.flush()
     return len(found)
+
+
+def add_identifiers(session: Session, found: dict[uuid.UUID, list[identifiers.Identifier]]) -> None:
+    """Index new reports (nothing to replace yet), without a flush of its own."""
+    now = clock.now()
+    session.add_all(
+        ReportIdentifier(id=new_id(), report_id=report_id, kind=item.kind, value=item.value,
+                         raw=item.raw, created_at=now)
+        for report_id, items in found.items() for item in items
+    )
+
+
+def count_related_new(session: Session, found: dict[uuid.UUID, list[identifiers.Identifier]]) -> dict[uuid.UUID, int]:
+    """For reports not indexed yet: how many other reports (already indexed, or among these)
+    share an identifier with each. One query through the (kind, value) index."""
+    holders: dict[tuple[str, str], set[uuid.UUID]] = {}
+    by_kind: dict[str, set[str]] = {}
+    for items in found.values():
+        for item in items:
+            by_kind.setdefault(str(item.kind), set()).add(item.value)
+    if by_kind:
+        condition = or_(*(and_(ReportIdentifier.kind == kind, ReportIdentifier.value.in_(sorted(values)))
+                          for kind, values in by_kind.items()))
+        for report_id, kind, value in session.execute(
+                select(ReportIdentifier.report_id, ReportIdentifier.kind, ReportIdentifier.value).where(condition)):
+            holders.setdefault((str(kind), value), set()).add(report_id)
+    for report_id, items in found.items():
+        for item in items:
+            holders.setdefault((str(item.kind), item.value), set()).add(report_id)
+    counts: dict[uuid.UUID, int] = {}
+    for report_id, items in found.items():
+        others: set[uuid.UUID] = set()
+        for item in items:
+            others |= holders[(str(item.kind), item.value)]
+        others.discard(report_id)
+        counts[report_id] = len(others)
+    return counts
 
 
 # --- finding related reports ----------------------------------------------------------------

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, StrEnumType, UTCDateTime, new_id
 from tipline.triage.identifiers import IdentifierKind
+
+if TYPE_CHECKING:
+    from tipline.reports.models import Report
 
 
 class ReportIdentifier(Base):
@@ -26,3 +30,5 @@ class ReportIdentifier(Base):
     value: Mapped[str] = mapped_column(String(512))
     raw: Mapped[str] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    report: Mapped[Report] = relationship(lazy="raise")

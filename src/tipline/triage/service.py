@@ -19,7 +19,7 @@ from tipline.reports import service as reports
 from tipline.reports.enums import IncidentType, Source
 from tipline.reports.models import Report
 from tipline.reports.states import ReportStatus
-from tipline.triage import correlation, priority
+from tipline.triage import correlation, identifiers, priority
 
 OPEN_STATUSES = (ReportStatus.received, ReportStatus.in_review)
 PAGE_SIZE = 50
@@ -27,10 +27,18 @@ PAGE_SIZE = 50
 
 def on_new_report(session: Session, report: Report, *, extra: dict[str, str] | None = None) -> None:
     """Everything triage does when a report arrives, whatever the channel."""
-    # Index first: the priority counts other reports about the same suspect.
-    correlation.index_report(session, report)
-    priority.apply(report, same_suspect_reports=correlation.count_related(session, report.id),
-                   extra=extra)
+    on_new_reports(session, [(report, extra or {})])
+
+
+def on_new_reports(session: Session, new: list[tuple[Report, dict[str, str]]]) -> None:
+    """The same for reports filed together (a partner API batch): their identifiers, and a
+    priority that counts the other reports, earlier or in this batch, about the same people.
+    One query for the whole batch."""
+    found = {report.id: identifiers.extract(report) for report, _extra in new}
+    related = correlation.count_related_new(session, found)
+    for report, extra in new:
+        priority.apply(report, same_suspect_reports=related[report.id], extra=extra)
+    correlation.add_identifiers(session, found)
 
 
 @dataclass(frozen=True)
