@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -64,7 +66,15 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
         ctx.blobs.ensure()
         ctx.blobs.sweep_tmp()
         ctx.directory.reload()
+        purging = None
+        interval = settings.esp_purge_interval_seconds
+        if surface in (Surface.partner, Surface.all) and interval > 0:
+            purging = asyncio.create_task(esp_service.purge_expired_every(ctx, interval))
         yield
+        if purging is not None:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
         ctx.engine.dispose()
 
     app = FastAPI(

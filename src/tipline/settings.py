@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_text_chars: int = Field(default=20_000, ge=100)
     allowed_types: tuple[str, ...] = DEFAULT_ALLOWED_TYPES
+    # Partner API uploads (one file per request): evidence is whatever the platform found,
+    # so any type by default ("*"), up to 2 GiB; a list of media types narrows it.
+    esp_max_file_bytes: int = Field(default=2 * 1024**3, ge=1024)
+    esp_allowed_types: tuple[str, ...] = ("*",)
+    # How often a partner-surface server deletes unfinished partner reports past expiry
+    # (0: never; then run `tipline partners purge-expired` from cron).
+    esp_purge_interval_seconds: float = Field(default=600.0, ge=0)
 
     # Argon2id cost for follow-up codenames (memory in KiB); OWASP's minimum profile.
     argon2_time_cost: int = Field(default=2, ge=1)

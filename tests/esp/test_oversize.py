@@ -28,7 +28,7 @@ def _files_under(directory: Path) -> list[Path]:
 
 @pytest.fixture
 def small_client(settings: Settings) -> Iterator[TestClient]:
-    limited = settings.model_copy(update={"max_file_bytes": MAX_FILE_BYTES})
+    limited = settings.model_copy(update={"esp_max_file_bytes": MAX_FILE_BYTES})
     with TestClient(create_app(limited, "partner"), base_url="http://testserver") as client:
         yield client
 

@@ -7,9 +7,9 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from tipline import clock
@@ -98,8 +98,8 @@ def write_pending(session: Session) -> int:
                      "object_id": item.object_id, "details": item.details,
                      "prev_hash": prev, "row_hash": row_hash})
         prev = row_hash
-    connection.execute(insert(AuditEntry.__table__), rows)
-    heads = AuditHead.__table__
+    connection.execute(insert(cast(Table, AuditEntry.__table__)), rows)
+    heads = cast(Table, AuditHead.__table__)
     if head is None:
         connection.execute(insert(heads).values(id=HEAD_ID, seq=seq, row_hash=prev))
     else:

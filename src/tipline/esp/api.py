@@ -34,7 +34,7 @@ from tipline.esp.xml import (
 )
 from tipline.esp.xsd import schema_document
 from tipline.web.deps import get_ctx
-from tipline.web.multipart import parse_streaming_form
+from tipline.web.multipart import UploadLimits, parse_streaming_form
 
 
 class Unauthorized(Exception):
@@ -222,7 +222,7 @@ def _email_values(person: dict[str, Any]) -> list[str]:
 async def upload(request: Request, partner: Partner) -> Response:
     ctx = get_ctx(request)
     try:
-        form = await parse_streaming_form(request, ctx)
+        form = await parse_streaming_form(request, ctx, UploadLimits.partner(ctx.settings))
     except TiplineError as error:
         return xml_response(report_response(Code.file_upload_failed, f"File upload failed: {error.message}"))
     try:

@@ -44,7 +44,7 @@ from tipline.esp.xml import (
     check,
 )
 from tipline.web.deps import get_ctx
-from tipline.web.multipart import parse_streaming_form
+from tipline.web.multipart import UploadLimits, parse_streaming_form
 
 logger = logging.getLogger(__name__)
 REALM = 'Basic realm="Tipline partner API"'
@@ -313,7 +313,7 @@ async def submit(request: Request, partner: Partner,
 async def upload(request: Request, partner: Partner, report_id: ReportId) -> FileUploaded:
     ctx = get_ctx(request)
     try:
-        form = await parse_streaming_form(request, ctx)
+        form = await parse_streaming_form(request, ctx, UploadLimits.partner(ctx.settings))
     except TiplineError as error:
         raise EspError(Code.file_upload_failed, f"File upload failed: {error.message}",
                        report_id=report_id) from None

@@ -7,15 +7,17 @@ before they know what to write; see docs/architecture.md §3.1.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import clock, crypto
@@ -32,12 +34,14 @@ from tipline.evidence.blobstore import StagedBlob
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
 from tipline.reports.models import Report
+from tipline.triage import correlation
 from tipline.triage import service as triage
 
 OPEN_FOR = timedelta(hours=24)
 IDLE_FOR = timedelta(hours=1)
 NAME_CONTEXT = b"tipline:esp-file-name"
 REPORT_ID_RANGE = (100_000_000, 999_999_999)
+logger = logging.getLogger(__name__)
 
 
 # --- partners -------------------------------------------------------------------------------
@@ -61,6 +65,36 @@ def create_partner(session: Session, *, name: str, actor: str) -> Credentials:
     session.flush()
     audit.record(session, actor=actor, action="partner.create", object_type="partner",
                  object_id=str(partner.id), details={"name": name, "username": username})
+    return Credentials(username, password)
+
+
+def list_partners(session: Session) -> list[Partner]:
+    return list(session.execute(select(Partner).order_by(Partner.created_at)).scalars())
+
+
+def _partner_named(session: Session, username: str) -> Partner:
+    partner = session.execute(select(Partner).where(Partner.username == username)).scalar_one_or_none()
+    if partner is None:
+        raise EspError(Code.invalid_request, f"No partner account with the username {username!r}.")
+    return partner
+
+
+def set_active(session: Session, username: str, *, active: bool, actor: str) -> Partner:
+    """Disable (or enable again) a partner account; its reports stay."""
+    partner = _partner_named(session, username)
+    partner.active = active
+    audit.record(session, actor=actor, action="partner.enable" if active else "partner.disable",
+                 object_type="partner", object_id=str(partner.id), details={"username": username})
+    return partner
+
+
+def reset_password(session: Session, username: str, *, actor: str) -> Credentials:
+    """A new password for the account (shown once); the old one stops working."""
+    partner = _partner_named(session, username)
+    password = secrets.token_urlsafe(24)
+    partner.password_hash = passwords.hash_password(password)
+    audit.record(session, actor=actor, action="partner.reset_password", object_type="partner",
+                 object_id=str(partner.id), details={"username": username})
     return Credentials(username, password)
 
 
@@ -240,6 +274,7 @@ class _Finishing:
     report: EspReport
     partner_id: uuid.UUID
     done: Finished | None = None
+    created: Report | None = None
 
 
 async def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
@@ -293,14 +328,47 @@ def _file_batch(session: Session, ctx: AppContext) -> None:
                      object_id=str(report.report_id),
                      details={"report": str(created.id), "files": len(files[report.id]),
                               "opened_at": report.opened_at.isoformat()})
+        item.created = created
         item.done = Finished(report.report_id, [f.file_id for f in files[report.id]], created.id,
                              created.reference)
     triage.on_new_reports(session, new)
+    _bundle(session, [(item.report, item.created) for item in items if item.created is not None], files)
     for row, evidence_id in attached:
         row.evidence_id = evidence_id
     for item in items:
         assert item.done is not None
         item.report.tipline_report_id = item.done.tipline_report_id
+
+
+def bundle_key(report: EspReport, files: list[EspFile]) -> str | None:
+    """Viral or meme reports (batchedReport) with the same files share a bundle; without
+    files, a partner's batched reports of one day do."""
+    if "batchedReport" not in report.document:
+        return None
+    if files:
+        digest = hashlib.sha256("".join(sorted(f.sha256 for f in files)).encode()).hexdigest()
+        return f"meme:files:{digest}"
+    return f"meme:{report.partner_id.hex}:{report.opened_at.date().isoformat()}"
+
+
+def _bundle(session: Session, finished: list[tuple[EspReport, Report]],
+            files: dict[uuid.UUID, list[EspFile]]) -> None:
+    """Merge each batched report into its bundle's open lead, or make it the lead."""
+    leads: dict[str, Report] = {}
+    for esp_report, created in finished:
+        key = bundle_key(esp_report, files[esp_report.id])
+        if key is None:
+            continue
+        created.bundle_key = key
+        lead = leads.get(key) or session.execute(
+            select(Report).where(Report.bundle_key == key, Report.merged_into_id.is_(None),
+                                 Report.status.in_(triage.OPEN_STATUSES), Report.id != created.id)
+            .order_by(Report.created_at).limit(1)).scalar_one_or_none()
+        if lead is None:
+            leads[key] = created
+            continue
+        correlation.merge_reports(session, target=lead, sources=[created],
+                                  actor=f"system:bundle:{esp_report.report_id}")
 
 
 def _attach(session: Session, ctx: AppContext, row: EspFile, tipline_report_id: uuid.UUID,
@@ -343,21 +411,38 @@ async def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int
 
 
 def purge_expired(ctx: AppContext) -> int:
-    """Delete open reports past their expiry, with their staged files; returns how many."""
+    """Delete open reports past their expiry, with their staged files; returns how many.
+    Safe to run from several server processes at once: rows already gone are skipped."""
     with transaction(ctx.sessions) as session:
-        candidates = session.execute(select(EspReport).where(
+        candidates = session.execute(select(EspReport.id, EspReport.opened_at, EspReport.last_change_at).where(
             EspReport.state == EspReportState.open,
-            EspReport.last_change_at < clock.now() - IDLE_FOR)).scalars().all()
-        expired = [r for r in candidates if expires_at(r) <= clock.now()]
+            EspReport.last_change_at < clock.now() - IDLE_FOR)).all()
+        now = clock.now()
+        expired = [row.id for row in candidates
+                   if max(row.opened_at + OPEN_FOR, row.last_change_at + IDLE_FOR) <= now]
         blob_names: list[str] = []
-        for report in expired:
-            for row in _files(session, report):
-                blob_names.append(row.blob_name)
-                session.delete(row)
-            session.delete(report)
+        if expired:
+            blob_names = list(session.execute(
+                select(EspFile.blob_name).where(EspFile.esp_report_id.in_(expired))).scalars())
+            session.execute(delete(EspFile).where(EspFile.esp_report_id.in_(expired)))
+            session.execute(delete(EspReport).where(EspReport.id.in_(expired),
+                                                    EspReport.state == EspReportState.open))
     for name in blob_names:
         ctx.blobs.delete(name)
     return len(expired)
+
+
+async def purge_expired_every(ctx: AppContext, seconds: float) -> None:
+    """The server's own schedule for `purge_expired` (a task of the app's lifespan)."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            purged = await asyncio.to_thread(purge_expired, ctx)
+        except Exception:  # a failed round is logged; the next one tries again
+            logger.exception("purging expired partner reports failed")
+            continue
+        if purged:
+            logger.info("purged %d expired partner report(s)", purged)
 
 
 def evidence_needing_legal_basis(session: Session, evidence_ids: list[uuid.UUID]) -> set[uuid.UUID]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from tipline import crypto
 from tipline.errors import InvalidInput, TooLarge
 from tipline.evidence.sniff import sniff_media_type
+from tipline.settings import DEFAULT_ALLOWED_TYPES
 
 # Half-written files younger than this may still be arriving.
 TMP_GRACE_SECONDS = 15 * 60
@@ -153,11 +154,13 @@ class BlobWriter:
 
     def _check_type(self) -> None:
         media_type = sniff_media_type(bytes(self._head), self.original_name)
-        if media_type not in self.allowed_types:
+        if "*" not in self.allowed_types and media_type not in self.allowed_types:
+            accepted = ("screenshots and pictures (PNG, JPEG, GIF, WebP), PDF, plain text and MP4 video"
+                        if set(self.allowed_types) == set(DEFAULT_ALLOWED_TYPES)
+                        else ", ".join(self.allowed_types))
             raise InvalidInput(
                 f"“{self.original_name}” is a file of type {media_type}, which is not accepted. "
-                "Accepted: screenshots and pictures (PNG, JPEG, GIF, WebP), PDF, plain text "
-                "and MP4 video.",
+                f"Accepted: {accepted}.",
                 field="files",
             )
         self._media_type = media_type

@@ -94,6 +94,9 @@ class Report(Base):
     referred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"))
+    # Partner reports flagged as viral or potential memes share a bundle: the first open one
+    # is queued, the rest are merged into it (esp.service), so nobody triages copies one by one.
+    bundle_key: Mapped[str | None] = mapped_column(String(80), index=True)
 
 
 class FollowupSession(Base):

@@ -59,6 +59,8 @@ class QueuePage:
     pages: int
     now: datetime
     assignees: dict[uuid.UUID, str] = field(default_factory=dict)
+    # How many reports are merged into each row (duplicates, bundled viral/meme reports).
+    merged: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 def _filtered(query: Select[Any], f: QueueFilter, me: uuid.UUID) -> Select[Any]:
@@ -109,7 +111,15 @@ def queue(session: Session, f: QueueFilter, *, me: uuid.UUID) -> QueuePage:
     )
     ids = {r.assigned_to_id for r in rows if r.assigned_to_id}
     names = {row[0]: row[1] for row in session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))} if ids else {}
-    return QueuePage(rows=rows, total=total, page=page, pages=pages, now=clock.now(), assignees=names)
+    merged: dict[uuid.UUID, int] = {}
+    if rows:
+        for lead, count in session.execute(
+                select(Report.merged_into_id, func.count()).where(Report.merged_into_id.in_([r.id for r in rows]))
+                .group_by(Report.merged_into_id)):
+            if lead is not None:
+                merged[lead] = count
+    return QueuePage(rows=rows, total=total, page=page, pages=pages, now=clock.now(), assignees=names,
+                     merged=merged)
 
 
 def get_report(session: Session, report_id: uuid.UUID) -> Report:

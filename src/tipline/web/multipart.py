@@ -16,6 +16,7 @@ from tipline.context import AppContext
 from tipline.errors import InvalidInput, TiplineError, TooLarge
 from tipline.evidence.blobstore import BlobWriter, StagedBlob
 from tipline.i18n import _
+from tipline.settings import Settings
 
 MAX_PARTS = 400
 MAX_FIELD_BYTES = 200_000
@@ -44,9 +45,25 @@ class StreamedForm:
         self.blobs.clear()
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    max_files: int
+    max_file_bytes: int
+    allowed_types: tuple[str, ...]
+
+    @classmethod
+    def public(cls, settings: Settings) -> UploadLimits:
+        return cls(settings.max_files, settings.max_file_bytes, settings.allowed_types)
+
+    @classmethod
+    def partner(cls, settings: Settings) -> UploadLimits:
+        return cls(1, settings.esp_max_file_bytes, settings.esp_allowed_types)
+
+
 class _State:
-    def __init__(self, ctx: AppContext, result: StreamedForm) -> None:
+    def __init__(self, ctx: AppContext, result: StreamedForm, limits: UploadLimits) -> None:
         self.ctx = ctx
+        self.limits = limits
         self.result = result
         self.headers: dict[str, bytes] = {}
         self._header_field = bytearray()
@@ -114,16 +131,16 @@ class _State:
 
     def _file_data(self, chunk: bytes) -> None:
         if self.writer is None:
-            settings = self.ctx.settings
+            limits = self.limits
             self.file_count += 1
-            if self.file_count > settings.max_files:
+            if self.file_count > limits.max_files:
                 raise InvalidInput(
-                    _("Too many files: you can add at most %(n)s.") % {"n": settings.max_files},
+                    _("Too many files: you can add at most %(n)s.") % {"n": limits.max_files},
                     field="files",
                 )
             self.writer = self.ctx.blobs.writer(
                 self.ctx.keys, original_name=(self.filename or "file")[:255],
-                max_bytes=settings.max_file_bytes, allowed_types=settings.allowed_types,
+                max_bytes=limits.max_file_bytes, allowed_types=limits.allowed_types,
             )
         self.writer.write(chunk)
 
@@ -146,14 +163,18 @@ class _State:
         # A file input left empty arrives as a part with a filename and no data: skip it.
 
 
-async def parse_streaming_form(request: Request, ctx: AppContext) -> StreamedForm:
+async def parse_streaming_form(request: Request, ctx: AppContext,
+                               limits: UploadLimits | None = None) -> StreamedForm:
+    """Stream a multipart body: fields into memory, files through the vault writer. Limits
+    default to the public form's (settings.max_files, max_file_bytes, allowed_types)."""
+    limits = limits or UploadLimits.public(ctx.settings)
     content_type = request.headers.get("content-type", "")
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise InvalidInput(_("The form must be sent as multipart/form-data."), field="form")
     result = StreamedForm(ctx=ctx)
-    state = _State(ctx, result)
+    state = _State(ctx, result, limits)
     parser = MultipartParser(boundary, {
         "on_part_begin": state.on_part_begin,
         "on_part_data": state.on_part_data,
@@ -163,7 +184,7 @@ async def parse_streaming_form(request: Request, ctx: AppContext) -> StreamedFor
         "on_header_end": state.on_header_end,
         "on_headers_finished": state.on_headers_finished,
     })
-    limit = ctx.settings.max_files * ctx.settings.max_file_bytes + 4 * MAX_FIELDS_TOTAL
+    limit = limits.max_files * limits.max_file_bytes + 4 * MAX_FIELDS_TOTAL
     received = 0
     try:
         async for chunk in request.stream():
