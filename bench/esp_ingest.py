@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument("--database-url", default="",
                         help="PostgreSQL URL to connect to (a scratch database is made); default: SQLite")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="server processes (tipline serve --workers)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (tipline serve --workers)")
     parser.add_argument("--reports", type=int, default=400, help="measured, per mode")
     parser.add_argument("--warmup", type=int, default=40, help="per mode, not measured")
     parser.add_argument("--modes", default="none,jpeg", help="comma-separated: none, jpeg")

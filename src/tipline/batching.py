@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -59,11 +60,12 @@ class GroupCommitWriter:
     """One writer thread per process, started on demand and ended after a quiet spell."""
 
     def __init__(self, sessions: sessionmaker[Session], *, refusals: tuple[type[BaseException], ...],
-                 max_batch: int = 64, idle_seconds: float = 2.0) -> None:
+                 max_batch: int = 64, idle_seconds: float = 2.0, linger_seconds: float = 0.002) -> None:
         self._sessions = sessions
         self._refusals = refusals
         self._max_batch = max_batch
         self._idle = idle_seconds
+        self._linger = linger_seconds
         self._queue: queue.Queue[_Item] = queue.Queue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -101,9 +103,12 @@ class GroupCommitWriter:
                         return
                 continue
             batch = [first]
+            # Linger a moment for operations already on their way: larger batches share
+            # the commit and the per-batch work, at the cost of a millisecond of latency.
+            deadline = time.monotonic() + self._linger
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             self._execute(batch)
