@@ -34,7 +34,7 @@ from tipline.esp.xml import (
 )
 from tipline.esp.xsd import schema_document
 from tipline.web.deps import get_ctx
-from tipline.web.multipart import UploadLimits, parse_streaming_form
+from tipline.web.multipart import StreamedForm, UploadLimits, parse_streaming_form
 
 
 class Unauthorized(Exception):
@@ -180,6 +180,19 @@ async def _form_id(request: Request) -> int:
     return parse_report_id(form.get("id"))
 
 
+def check_one_file(form: StreamedForm) -> None:
+    """Exactly one file per upload; a second file part is refused as it arrives."""
+    if form.file_parts > 1:
+        raise EspError(Code.invalid_request, ONE_FILE)
+    if form.errors:
+        raise EspError(Code.file_upload_failed, "File upload failed: " + " ".join(form.errors.values()))
+    if len(form.blobs) != 1:
+        raise EspError(Code.invalid_request, ONE_FILE)
+
+
+ONE_FILE = "Invalid request: send exactly one file, in the form field file."
+
+
 def parse_report_id(value: Any) -> int:
     text = value.strip() if isinstance(value, str) else ""
     if not text.isdigit() or len(text) > 18:
@@ -226,11 +239,7 @@ async def upload(request: Request, partner: Partner) -> Response:
     except TiplineError as error:
         return xml_response(report_response(Code.file_upload_failed, f"File upload failed: {error.message}"))
     try:
-        if form.errors:
-            raise EspError(Code.file_upload_failed, "File upload failed: " + " ".join(form.errors.values()))
-        if len(form.blobs) != 1:
-            raise EspError(Code.invalid_request,
-                           "Invalid request: send exactly one file, in the form field file.")
+        check_one_file(form)
         report_id = parse_report_id(form.first("id"))
         done = await service.add_file(ctx, partner[0], report_id, form.blobs[0])
     except EspError as error:

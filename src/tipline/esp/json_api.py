@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from tipline.errors import TiplineError
 from tipline.esp import schema, service
-from tipline.esp.api import Unauthorized, current_partner
+from tipline.esp.api import Unauthorized, check_one_file, current_partner
 from tipline.esp.xml import (
     DESCRIPTIONS,
     MAX_ELEMENTS,
@@ -318,10 +318,7 @@ async def upload(request: Request, partner: Partner, report_id: ReportId) -> Fil
         raise EspError(Code.file_upload_failed, f"File upload failed: {error.message}",
                        report_id=report_id) from None
     try:
-        if form.errors:
-            raise EspError(Code.file_upload_failed, "File upload failed: " + " ".join(form.errors.values()))
-        if len(form.blobs) != 1:
-            raise EspError(Code.invalid_request, "Invalid request: send exactly one file, in the form field file.")
+        check_one_file(form)
         done = await service.add_file(ctx, partner[0], report_id, form.blobs[0])
     except BaseException:
         form.discard()

@@ -29,6 +29,8 @@ class StreamedForm:
     blobs: list[StagedBlob] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     ctx: AppContext | None = None
+    # File parts seen, stored or refused (the partner API wants exactly one).
+    file_parts: int = 0
 
     def first(self, name: str, default: str = "") -> str:
         values = self.fields.get(name)
@@ -133,6 +135,7 @@ class _State:
         if self.writer is None:
             limits = self.limits
             self.file_count += 1
+            self.result.file_parts = self.file_count
             if self.file_count > limits.max_files:
                 raise InvalidInput(
                     _("Too many files: you can add at most %(n)s.") % {"n": limits.max_files},
