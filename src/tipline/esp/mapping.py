@@ -79,6 +79,14 @@ def priority_extra(doc: dict[str, Any]) -> dict[str, str]:
     return extra
 
 
+def _ip_events(holder: dict[str, Any], usernames: list[str], notes: list[str]) -> None:
+    for event in _list(holder.get("ipCaptureEvent")):
+        # The username box takes IP addresses too; correlation indexes them as IPs.
+        usernames.append(event["ipAddress"])
+        notes.append(f"IP {event['ipAddress']} ({event.get('eventName', 'event')}"
+                     f"{' ' + event['dateTime'] if event.get('dateTime') else ''})")
+
+
 def _suspect(doc: dict[str, Any]) -> tuple[Suspect, list[str]]:
     usernames: list[str] = []
     links: list[str] = []
@@ -96,17 +104,16 @@ def _suspect(doc: dict[str, Any]) -> tuple[Suspect, list[str]]:
             usernames += [v for v in (party.get("screenName"), party.get("espIdentifier")) if v]
             usernames += _list(party.get("displayName"))
             links += _list(party.get("profileUrl"))
-            for event in _list(party.get("ipCaptureEvent")):
-                # The username box takes IP addresses too; correlation indexes them as IPs.
-                usernames.append(event["ipAddress"])
-                notes.append(f"IP {event['ipAddress']} ({event.get('eventName', 'event')}"
-                             f"{' ' + event['dateTime'] if event.get('dateTime') else ''})")
+            _ip_events(party, usernames, notes)
             for device in _list(party.get("deviceId")):
                 notes.append(f"device {device['idType']}: {device['idValue']}")
             for account in _list(party.get("associatedAccount")):
                 usernames += [v for v in (account.get("screenName"), account.get("espIdentifier")) if v]
                 links += _list(account.get("profileUrl"))
                 emails += [_text(e) for e in _list(account.get("email"))]
+                # The suspect's other accounts: their phones and IP addresses are the suspect's too.
+                phones += [_phone(p) for p in _list(account.get("phone"))]
+                _ip_events(account, usernames, notes)
     good_links = [u for u in links if _URL_LIKE.match(u)]
     suspect = Suspect(
         usernames=[u[:2048] for u in dict.fromkeys(usernames) if u][:MAX_ITEMS],
@@ -237,6 +244,7 @@ def other_parties(doc: dict[str, Any]) -> list[dict[str, Any]]:
                 urls += [u for u in _list(account.get("profileUrl"))
                          if isinstance(u, str) and _URL_LIKE.match(u)]
                 emails += [_text(e) for e in _list(account.get("email"))]
+                phones += [_phone(p) for p in _list(account.get("phone"))]
             entry = {
                 "role": role,
                 "screen_names": [str(v)[:2048] for v in dict.fromkeys(screen_names) if v][:MAX_ITEMS],

@@ -125,7 +125,9 @@ PERM_DISABLED = Simple(boolean, _DISABLED_ATTRS)
 ASSOCIATED_ACCOUNT = Complex((
     s("platform", text(256), attrs=(Attr("thirdPartyUser", boolean),)),
     s("firstName", text(256)), s("middleName", text(256)), s("lastName", text(256)),
-    s("approximateAge", integer(0, 150)), s("dateOfBirth", a_date),
+    s("approximateAge", integer(0, 150)),
+    s("ageAssertionDiscrepancy", boolean),  # tolerated: sent by ncmec-cybertip, as in person (§8.4)
+    s("dateOfBirth", a_date),
     Child("phone", PHONE, 0, MANY), Child("email", EMAIL, 0, MANY), s("allEmailsReported", boolean),
     c("address", ADDRESS, most=MANY), s("espService", text(256)), s("espIdentifier", text(256)),
     s("profileUrl", url(), most=MANY), s("screenName", text(256)), s("displayName", text(256), most=MANY),

@@ -2,16 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, UTCDateTime, new_id
-
-if TYPE_CHECKING:
-    from tipline.messaging.models import ReportMessage
-    from tipline.reports.models import Report
 
 
 class EvidenceFile(Base):
@@ -32,8 +27,9 @@ class EvidenceFile(Base):
     name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
-    report: Mapped[Report] = relationship(lazy="raise")
-    message: Mapped[ReportMessage | None] = relationship(lazy="raise")
+    # Named by string like the foreign keys: the evidence layer does not import upper domains.
+    report: Mapped[Base] = relationship("Report", lazy="raise")
+    message: Mapped[Base | None] = relationship("ReportMessage", lazy="raise")
 
 
 class CustodyEvent(Base):
