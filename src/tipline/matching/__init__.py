@@ -1,0 +1,1 @@
+"""Matching evidence against banks of known hashes: digests, PDQ, and the PDQ index."""
