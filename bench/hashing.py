@@ -38,6 +38,7 @@ from types import ModuleType
 import numpy as np
 from bench.machine import print_machine
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from tests.synthetic_images import draw_shapes, random_colour
 
 from tipline.matching.digests import Digester
 from tipline.matching.perceptual import (
@@ -87,32 +88,6 @@ def fractal_noise(rng: np.random.Generator, size: tuple[int, int], octaves: int 
         amplitude *= 0.55
     field -= field.min()
     return field / max(float(field.max()), 1e-6)
-
-
-def random_colour(rng: np.random.Generator, alpha: int | None = None) -> tuple[int, ...]:
-    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-    return colour if alpha is None else (*colour, alpha)
-
-
-def draw_shapes(rng: np.random.Generator, image: Image.Image, count: int, alpha: int) -> Image.Image:
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    width, height = image.size
-    for _ in range(count):
-        x0, x1 = sorted(int(v) for v in rng.integers(0, width, 2))
-        y0, y1 = sorted(int(v) for v in rng.integers(0, height, 2))
-        fill = random_colour(rng, alpha)
-        shape = int(rng.integers(0, 4))
-        if shape == 0:
-            draw.rectangle((x0, y0, x1, y1), fill=fill)
-        elif shape == 1:
-            draw.ellipse((x0, y0, x1, y1), fill=fill)
-        elif shape == 2:
-            points = [(int(rng.integers(0, width)), int(rng.integers(0, height))) for _ in range(5)]
-            draw.polygon(points, fill=fill)
-        else:
-            draw.line((x0, y0, x1, y1), fill=fill, width=max(1, width // int(rng.integers(60, 400))))
-    return Image.alpha_composite(image.convert("RGBA"), layer).convert("RGB")
 
 
 def gradient_rgb(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pdqhash
 import pytest
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageOps
 
+from tests.synthetic_images import draw_shapes, random_colour
 from tipline.errors import TooLarge
 from tipline.matching.perceptual import (
     PDQ_MATCH_DISTANCE,
@@ -37,23 +38,6 @@ SIZE = (1024, 768)  # large enough that a 25 % copy (256x192) still keeps its PD
 # ---- generated pictures ------------------------------------------------------------------
 
 
-def _colour(rng: np.random.Generator, alpha: int | None = None) -> tuple[int, ...]:
-    colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-    return colour if alpha is None else (*colour, alpha)
-
-
-def _with_shapes(rng: np.random.Generator, picture: Image.Image, count: int, alpha: int) -> Image.Image:
-    layer = Image.new("RGBA", picture.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(layer)
-    width, height = picture.size
-    for _ in range(count):
-        x0, x1 = sorted(int(v) for v in rng.integers(0, width, 2))
-        y0, y1 = sorted(int(v) for v in rng.integers(0, height, 2))
-        shape = draw.rectangle if rng.random() < 0.5 else draw.ellipse
-        shape((x0, y0, x1, y1), fill=_colour(rng, alpha))
-    return Image.alpha_composite(picture.convert("RGBA"), layer).convert("RGB")
-
-
 def _ramp(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     width, height = size
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -68,9 +52,9 @@ def _ramp(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
 def picture(kind: str, seed: int, size: tuple[int, int] = SIZE) -> Image.Image:
     rng = np.random.default_rng(seed)
     if kind == "shapes":
-        return _with_shapes(rng, Image.new("RGB", size, _colour(rng)), 12, 255)
+        return draw_shapes(rng, Image.new("RGB", size, random_colour(rng)), 12, 255)
     if kind == "gradient":  # a colour ramp seen through translucent shapes
-        return _with_shapes(rng, _ramp(rng, size), 8, 160)
+        return draw_shapes(rng, _ramp(rng, size), 8, 160)
     if kind == "noise":  # random colour fields at a few scales plus fine grain
         fields = np.zeros((size[1], size[0], 3), np.float32)
         for cells, weight in ((4, 1.0), (12, 0.5), (40, 0.25)):

@@ -32,13 +32,19 @@ def create(name: str, as_json: bool) -> None:
             credentials = service.create_partner(session, name=name, actor="cli")
     except EspError as exc:
         raise click.ClickException(exc.message) from exc
+    if not as_json:
+        click.echo(f"partner {name!r} created")
+    _print_credentials(credentials, as_json=as_json,
+                       note="The password is shown only this once; it is stored as an Argon2id hash.")
+
+
+def _print_credentials(credentials: service.Credentials, *, as_json: bool, note: str) -> None:
     if as_json:
         click.echo(json.dumps({"username": credentials.username, "password": credentials.password}))
         return
-    click.echo(f"partner {name!r} created")
     click.echo(f"username: {credentials.username}")
     click.echo(f"password: {credentials.password}")
-    click.echo("The password is shown only this once; it is stored as an Argon2id hash.")
+    click.echo(note)
 
 
 @partners.command("list")
@@ -94,12 +100,7 @@ def reset_password(username: str, as_json: bool) -> None:
             credentials = service.reset_password(session, username, actor="cli")
     except EspError as exc:
         raise click.ClickException(exc.message) from exc
-    if as_json:
-        click.echo(json.dumps({"username": credentials.username, "password": credentials.password}))
-        return
-    click.echo(f"username: {credentials.username}")
-    click.echo(f"password: {credentials.password}")
-    click.echo(f"The password is shown only this once. {CACHE_NOTE}")
+    _print_credentials(credentials, as_json=as_json, note=f"The password is shown only this once. {CACHE_NOTE}")
 
 
 @partners.command("purge-expired")
