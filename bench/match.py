@@ -32,7 +32,8 @@ it builds pdqhash from source (g++) and pulls faiss-cpu, so use a throwaway venv
     PYTHONPATH=src flock /tmp/tipline-heavy.lock /tmp/tx-venv/bin/python -m bench.match
 
 Without it, or with --skip-threatexchange, that column is left out with a message.
-At 10 M, threatexchange needs about 6 GB and 90 s to build; the whole run about 10 GB peak.
+At 10 M, threatexchange needs about 6 GB and 110-140 s to build; the default run takes about
+6 minutes and 9.5 GB at its peak.
 """
 
 from __future__ import annotations
