@@ -18,6 +18,7 @@ from tipline.app import create_app
 from tipline.context import AppContext
 from tipline.esp import json_api, schema
 from tipline.esp.models import EspFile, EspReport, EspReportState
+from tipline.esp.models import Partner as PartnerRow
 from tipline.esp.service import Credentials
 from tipline.esp.xml import EspError, read_document
 from tipline.evidence import service as evidence
@@ -273,3 +274,25 @@ def test_openapi_documents_the_twin(client: TestClient) -> None:
 def test_json_to_node_rejects_objects_where_values_belong() -> None:
     with pytest.raises(EspError, match="must be a single value"):
         json_api.to_node("report", schema.REPORT, {**minimal(), "additionalInfo": {"value": {"a": 1}}})
+
+
+def test_a_retry_racing_the_first_request_opens_one_report(esp_ctx: AppContext, partner: Credentials,
+                                                           sessions: sessionmaker[Session]) -> None:
+    """Both calls land in one group-commit batch: the second must still see the first."""
+    import asyncio
+
+    from tipline.esp import service
+
+    with sessions() as session:
+        partner_id = session.execute(select(PartnerRow.id)).scalar_one()
+    document = read_document((GOLDEN / "client_submit_minimal.xml").read_bytes(), "report", schema.REPORT)
+
+    async def twice() -> list[tuple[int, bool]]:
+        return list(await asyncio.gather(*(service.open_report(esp_ctx, partner_id, document, "retry-1")
+                                           for _ in range(3))))
+
+    results = asyncio.run(twice())
+    assert len({report_id for report_id, _created in results}) == 1
+    assert sorted(created for _id, created in results) == [False, False, True]
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(EspReport)).scalar_one() == 1

@@ -161,6 +161,10 @@ async def open_report(ctx: AppContext, partner_id: uuid.UUID, document: dict[str
     def operation(session: Session) -> tuple[int, bool]:
         digest = reference_digest(document) if reference is not None else None
         if reference is not None:
+            # A retry can race its first attempt: lock the partner's row (other processes,
+            # PostgreSQL) and flush, so that a report opened earlier in this batch is seen.
+            session.execute(select(Partner.id).where(Partner.id == partner_id).with_for_update())
+            session.flush()
             earlier = _by_reference(session, partner_id, reference)
             if earlier is not None:
                 if earlier.reference_digest != digest:
