@@ -108,7 +108,12 @@ def authenticate(session: Session, username: str, password: str) -> Partner | No
 # --- reports --------------------------------------------------------------------------------
 
 def expires_at(report: EspReport) -> datetime:
-    return max(report.opened_at + OPEN_FOR, report.last_change_at + IDLE_FOR)
+    return _expiry(report.opened_at, report.last_change_at)
+
+
+def _expiry(opened_at: datetime, last_change_at: datetime) -> datetime:
+    """24 h after opening or 1 h after the last change, whichever is later."""
+    return max(opened_at + OPEN_FOR, last_change_at + IDLE_FOR)
 
 
 def _new_report_id(session: Session) -> int:
@@ -422,8 +427,7 @@ def purge_expired(ctx: AppContext) -> int:
             EspReport.state == EspReportState.open,
             EspReport.last_change_at < clock.now() - IDLE_FOR)).all()
         now = clock.now()
-        expired = [row.id for row in candidates
-                   if max(row.opened_at + OPEN_FOR, row.last_change_at + IDLE_FOR) <= now]
+        expired = [row.id for row in candidates if _expiry(row.opened_at, row.last_change_at) <= now]
         blob_names: list[str] = []
         if expired:
             blob_names = list(session.execute(
