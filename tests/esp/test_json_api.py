@@ -280,6 +280,7 @@ def test_a_retry_racing_the_first_request_opens_one_report(esp_ctx: AppContext, 
                                                            sessions: sessionmaker[Session]) -> None:
     """Both calls land in one group-commit batch: the second must still see the first."""
     import asyncio
+    import threading
 
     from tipline.esp import service
 
@@ -291,7 +292,11 @@ def test_a_retry_racing_the_first_request_opens_one_report(esp_ctx: AppContext, 
         return list(await asyncio.gather(*(service.open_report(esp_ctx, partner_id, document, "retry-1")
                                            for _ in range(3))))
 
-    results = asyncio.run(twice())
+    # In a thread of its own: other tests (Playwright) may leave a loop running in this one.
+    results: list[tuple[int, bool]] = []
+    runner = threading.Thread(target=lambda: results.extend(asyncio.run(twice())))
+    runner.start()
+    runner.join(timeout=60)
     assert len({report_id for report_id, _created in results}) == 1
     assert sorted(created for _id, created in results) == [False, False, True]
     with sessions() as session:
