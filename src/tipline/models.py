@@ -8,6 +8,7 @@ from tipline.cases import models as cases_models
 from tipline.db import Base
 from tipline.esp import models as esp_models
 from tipline.evidence import models as evidence_models
+from tipline.matching import models as matching_models
 from tipline.messaging import models as messaging_models
 from tipline.reports import models as reports_models
 from tipline.routing import models as routing_models
@@ -20,6 +21,7 @@ __all__ = [
     "cases_models",
     "esp_models",
     "evidence_models",
+    "matching_models",
     "messaging_models",
     "reports_models",
     "routing_models",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, UTCDateTime, new_id
@@ -26,6 +26,16 @@ class EvidenceFile(Base):
     # File names can identify people, so the name is sealed like a message.
     name_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Known-content hashes, filled in off the request path by the hashing job (matching):
+    # SHA-1 for hash lists keyed on it, PDQ (hex) with its quality for images, vPDQ frames
+    # ("frame_number,quality,pdq_hex" lines) for videos. hash_state: pending, done, failed,
+    # or none (nothing perceptual to compute: not an image or video).
+    sha1: Mapped[str | None] = mapped_column(String(40), index=True)
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    vpdq_frames: Mapped[str | None] = mapped_column(Text)
+    hash_state: Mapped[str] = mapped_column(String(12), default="pending")
+    hashed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
     # Named by string like the foreign keys: the evidence layer does not import upper domains.
     report: Mapped[Base] = relationship("Report", lazy="raise")
