@@ -5,7 +5,8 @@
 
 A real `tipline serve --surface partner` process on a fresh data directory (`tipline init`),
 one partner made with `tipline partners create NAME --json`, and 8 concurrent clients
-(threads, each with its own keep-alive connection), closed loop. Two modes:
+(threads, each with its own keep-alive connection; bench/rawhttp.py, a minimal client so that
+the load generator takes little of the two cores), closed loop. Two modes:
 
 - **no files**: submit, then finish;
 - **one JPEG**: submit, upload one generated JPEG (shapes, gradients and noise; sizes mixed
@@ -39,16 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from bench.intake import cpu_seconds, percentile, scratch_database
 from bench.machine import print_machine
+from bench.rawhttp import RawClient, Response
 from PIL import Image, ImageDraw
 from tests.serverproc import TIPLINE, ServerFailed, ServerProcess
 
 SIZES = ((640, 480), (1024, 768), (1280, 960), (1920, 1080), (2560, 1440), (3000, 2000))
 TARGETS = {"none": 200.0, "jpeg": 50.0}
 STAGES = ("submit", "upload", "fileinfo", "finish")
-XML = {"Content-Type": "text/xml; charset=utf-8"}
+XML = "text/xml; charset=utf-8"
 
 
 # --- synthetic data -------------------------------------------------------------------------
@@ -111,24 +112,23 @@ def _field(text: str, name: str) -> str:
     return match.group(1)
 
 
-def file_report(client: httpx.Client, index: int, image: bytes | None, times: dict[str, float]) -> None:
-    def timed(stage: str, call: Callable[[], httpx.Response]) -> str:
+def file_report(client: RawClient, index: int, image: bytes | None, times: dict[str, float]) -> None:
+    def timed(stage: str, call: Callable[[], Response]) -> str:
         start = time.perf_counter()
         response = call()
         times[stage] = time.perf_counter() - start
-        if response.status_code != 200 or _code(response.text) != 0:
-            raise Refused(f"{stage}: {response.status_code} {response.text[:200]}")
+        if response.status != 200 or _code(response.text) != 0:
+            raise Refused(f"{stage}: {response.status} {response.text[:200]}")
         return response.text
 
-    text = timed("submit", lambda: client.post("/ispws/submit", content=report_xml(index), headers=XML))
+    text = timed("submit", lambda: client.post("/ispws/submit", report_xml(index), XML))
     report_id = int(_field(text, "reportId"))
     if image is not None:
-        text = timed("upload", lambda: client.post("/ispws/upload", data={"id": str(report_id)},
-                                                   files={"file": (f"IMG_{index}.jpg", image, "image/jpeg")}))
+        text = timed("upload", lambda: client.post_multipart("/ispws/upload", {"id": str(report_id)}, "file",
+                                                             f"IMG_{index}.jpg", image, "image/jpeg"))
         file_id = _field(text, "fileId")
-        timed("fileinfo", lambda: client.post("/ispws/fileinfo", content=fileinfo_xml(report_id, file_id),
-                                              headers=XML))
-    timed("finish", lambda: client.post("/ispws/finish", data={"id": str(report_id)}))
+        timed("fileinfo", lambda: client.post("/ispws/fileinfo", fileinfo_xml(report_id, file_id), XML))
+    timed("finish", lambda: client.post_form("/ispws/finish", {"id": str(report_id)}))
 
 
 @dataclass
@@ -138,6 +138,7 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
     server_cpu: float = 0.0
+    client_cpu: float = 0.0
 
 
 def run_load(url: str, auth: tuple[str, str], images: list[bytes | None], clients: int, first: int) -> Outcome:
@@ -146,7 +147,7 @@ def run_load(url: str, auth: tuple[str, str], images: list[bytes | None], client
     counter = iter(range(len(images)))
 
     def worker() -> None:
-        with httpx.Client(base_url=url, auth=auth, timeout=60) as client:
+        with RawClient(url, auth) as client:
             while True:
                 with lock:
                     index = next(counter, None)
@@ -167,12 +168,13 @@ def run_load(url: str, auth: tuple[str, str], images: list[bytes | None], client
                         outcome.stages[stage].append(seconds)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.perf_counter()
+    start, client_start = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     outcome.wall = time.perf_counter() - start
+    outcome.client_cpu = time.process_time() - client_start
     return outcome
 
 
@@ -232,7 +234,7 @@ def request_floor(url: str, auth: tuple[str, str], clients: int, seconds: float 
     lock = threading.Lock()
 
     def worker() -> None:
-        with httpx.Client(base_url=url, auth=auth, timeout=60) as client:
+        with RawClient(url, auth) as client:
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:
                 client.get("/ispws/status")
@@ -330,7 +332,7 @@ def main() -> None:
               f"(median {jpeg_sizes[len(jpeg_sizes) // 2] // 1024} KiB)")
     print()
     print("| mode | reports/s | target | submit p50/p95 | upload p50/p95 | fileinfo p50/p95 "
-          "| finish p50/p95 | report p95 | server CPU/report | errors |")
+          "| finish p50/p95 | report p95 | CPU/report: server, client | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, outcome in rows:
         def cell(values: list[float]) -> str:
@@ -343,7 +345,8 @@ def main() -> None:
         print(f"| {label} | {rate:.1f} | ≥{TARGETS[mode]:.0f} {verdict} | "
               + " | ".join(cell(outcome.stages[s]) for s in STAGES)
               + f" | {percentile(outcome.totals, 95) * 1000:.0f} ms"
-              + f" | {outcome.server_cpu / max(len(outcome.totals), 1) * 1000:.1f} ms | {len(outcome.errors)} |")
+              + f" | {outcome.server_cpu / max(len(outcome.totals), 1) * 1000:.1f} ms, "
+              + f"{outcome.client_cpu / max(len(outcome.totals), 1) * 1000:.1f} ms | {len(outcome.errors)} |")
     print()
     per_report = raw_seconds / max(filed, 1)
     print(f"Raw cost of the same writes: {raw_rows} rows ({raw_rows / max(filed, 1):.1f} per report) copied "
