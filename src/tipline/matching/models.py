@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -124,18 +125,31 @@ class BankImport(Base):
 
 
 class SubmittedHash(Base):
-    """A hash sent without its file (a partner's hash-only lead, a survivor's own hash)."""
+    """A hash sent without its file (a partner's hash-only lead, a survivor's own hash).
+
+    Sent through the partner API it belongs to the partner's open report first
+    (esp_report_id) and to the Tipline report once that is filed (report_id). matched_at
+    stays empty until the background worker has matched it (it is the worker's queue)."""
 
     __tablename__ = "submitted_hash"
+    # The worker's queue: only the few rows not matched yet are in this index.
+    __table_args__ = (Index("ix_submitted_hash_unmatched", "submitted_at",
+                            postgresql_where=text("matched_at IS NULL"),
+                            sqlite_where=text("matched_at IS NULL")),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report.id"), index=True)
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("report.id"), index=True)
+    esp_report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("esp_report.id"), index=True)
     kind: Mapped[HashKind] = mapped_column(StrEnumType(HashKind))
     value: Mapped[str] = mapped_column(String(64))
     frames: Mapped[str | None] = mapped_column(Text)
     quality: Mapped[int | None] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200), default="")
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    report: Mapped[Base] = relationship("Report", lazy="raise")
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    report: Mapped[Base | None] = relationship("Report", lazy="raise")
+    esp_report: Mapped[Base | None] = relationship("EspReport", lazy="raise")
 
 
 class HashMatch(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-11-23 17:12:04.201361
+Create Date: 2026-11-23 17:18:30.643975
 """
 from __future__ import annotations
 
@@ -76,17 +76,23 @@ def upgrade() -> None:
 
     op.create_table('submitted_hash',
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('report_id', sa.Uuid(), nullable=False),
+    sa.Column('report_id', sa.Uuid(), nullable=True),
+    sa.Column('esp_report_id', sa.Uuid(), nullable=True),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('value', sa.String(length=64), nullable=False),
     sa.Column('frames', sa.Text(), nullable=True),
     sa.Column('quality', sa.Integer(), nullable=True),
+    sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('matched_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['esp_report_id'], ['esp_report.id'], name=op.f('fk_submitted_hash_esp_report_id_esp_report')),
     sa.ForeignKeyConstraint(['report_id'], ['report.id'], name=op.f('fk_submitted_hash_report_id_report')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_submitted_hash'))
     )
     with op.batch_alter_table('submitted_hash', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_submitted_hash_esp_report_id'), ['esp_report_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_submitted_hash_report_id'), ['report_id'], unique=False)
+        batch_op.create_index('ix_submitted_hash_unmatched', ['submitted_at'], unique=False, postgresql_where=sa.text('matched_at IS NULL'), sqlite_where=sa.text('matched_at IS NULL'))
 
     op.create_table('hash_job',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -142,7 +148,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_evidence_file_sha1'), ['sha1'], unique=False)
 
     # ### end Alembic commands ###
-    # Files stored before 0009 are hashed by the background job like new ones.
+    # Files stored before 0009 have hash_state 'pending': the background worker hashes them
+    # like new ones.
 
 
 def downgrade() -> None:
@@ -168,7 +175,9 @@ def downgrade() -> None:
 
     op.drop_table('hash_job')
     with op.batch_alter_table('submitted_hash', schema=None) as batch_op:
+        batch_op.drop_index('ix_submitted_hash_unmatched', postgresql_where=sa.text('matched_at IS NULL'), sqlite_where=sa.text('matched_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_submitted_hash_report_id'))
+        batch_op.drop_index(batch_op.f('ix_submitted_hash_esp_report_id'))
 
     op.drop_table('submitted_hash')
     with op.batch_alter_table('hash_bank_entry', schema=None) as batch_op:
