@@ -31,7 +31,7 @@ from fastapi.security import HTTPBasic
 from pydantic import BaseModel, Field
 
 from tipline.errors import TiplineError
-from tipline.esp import schema, service
+from tipline.esp import hashes, schema, service
 from tipline.esp.api import Unauthorized, check_one_file, current_partner
 from tipline.esp.xml import (
     DESCRIPTIONS,
@@ -93,6 +93,12 @@ class FileUploaded(BaseModel):
 class FileDetailsSaved(BaseModel):
     reportId: int  # noqa: N815
     fileId: str  # noqa: N815
+
+
+class HashesAdded(BaseModel):
+    reportId: int  # noqa: N815
+    added: int
+    held: int = Field(description="hashes the report holds now")
 
 
 class ReportFinished(BaseModel):
@@ -343,6 +349,32 @@ async def file_details(request: Request, partner: Partner, report_id: ReportId, 
     details = check(to_node("fileDetails", schema.FILE_DETAILS, value), "fileDetails", schema.FILE_DETAILS)
     saved_report, saved_file = await service.set_file_details(ctx, partner[0], details)
     return FileDetailsSaved(reportId=saved_report, fileId=saved_file)
+
+
+_HASHES_BODY = {"requestBody": {"required": True, "description": hashes.__doc__, "content": {
+    "application/json": {"schema": {"type": "object", "required": ["hashes"], "properties": {
+        "hashes": {"type": "array", "minItems": 1, "maxItems": hashes.MAX_PER_REQUEST, "items": {
+            "type": "object", "required": ["type"], "properties": {
+                "type": {"enum": list(hashes.TYPES)}, "value": {"type": "string"},
+                "quality": {"type": "integer", "minimum": 0, "maximum": 100},
+                "label": {"type": "string", "maxLength": hashes.MAX_LABEL},
+                "frames": {"type": "array", "items": {"type": "object", "properties": {
+                    "frame": {"type": "integer"}, "quality": {"type": "integer"},
+                    "pdq": {"type": "string"}}}}}}}}}}}}}
+
+
+@router.post("/reports/{report_id}/hashes", response_model=HashesAdded, status_code=201,
+             openapi_extra=_HASHES_BODY)
+async def add_hashes(request: Request, partner: Partner, report_id: ReportId) -> HashesAdded:
+    """Hash-only leads: the hashes of files the partner does not send. They are matched
+    against the hash banks once the report is finished."""
+    try:
+        value = json.loads(await _json_body(request))
+    except (ValueError, RecursionError):
+        raise EspError(Code.malformed_xml, "Malformed submittal: the body is not JSON.") from None
+    found = hashes.read_hashes(value)
+    held = await service.add_hashes(get_ctx(request), partner[0], report_id, found)
+    return HashesAdded(reportId=report_id, added=len(found), held=held)
 
 
 @router.post("/reports/{report_id}/finish", response_model=ReportFinished)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import clock, crypto
@@ -27,10 +27,12 @@ from tipline.batching import GroupCommitWriter, at_batch_end
 from tipline.context import AppContext
 from tipline.db import new_id, transaction
 from tipline.esp import mapping
+from tipline.esp.hashes import MAX_PER_REPORT, NewHash
 from tipline.esp.models import EspFile, EspReport, EspReportState, Partner
 from tipline.esp.xml import Code, EspError
 from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import StagedBlob
+from tipline.matching.models import SubmittedHash
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
 from tipline.reports.models import Report
@@ -265,6 +267,27 @@ def _check_supplemental(details: dict[str, Any], report_id: int) -> None:
                        "industryClassification or potentialMeme.", report_id=report_id)
 
 
+async def add_hashes(ctx: AppContext, partner_id: uuid.UUID, report_id: int, hashes: list[NewHash]) -> int:
+    """Add hash-only leads to an open report (esp.hashes); returns how many it now has."""
+
+    def operation(session: Session) -> int:
+        report = _open(session, partner_id, report_id)
+        held = session.execute(select(func.count()).select_from(SubmittedHash)
+                               .where(SubmittedHash.esp_report_id == report.id)).scalar_one()
+        if held + len(hashes) > MAX_PER_REPORT:
+            raise EspError(Code.validation_failed, f"Validation failed: a report holds at most "
+                           f"{MAX_PER_REPORT} hashes ({held} already).", report_id=report_id)
+        now = clock.now()
+        session.add_all(SubmittedHash(id=new_id(), esp_report_id=report.id, kind=item.kind,
+                                      value=item.value, frames=item.frames, quality=item.quality,
+                                      label=item.label, submitted_at=now) for item in hashes)
+        report.last_change_at = now
+        return int(held) + len(hashes)
+
+    count: int = await ctx.esp_writer.run(operation)
+    return count
+
+
 def _files(session: Session, report: EspReport) -> list[EspFile]:
     return list(session.execute(select(EspFile).where(EspFile.esp_report_id == report.id)
                                 .order_by(EspFile.uploaded_at, EspFile.file_id)).scalars())
@@ -341,12 +364,23 @@ def _file_batch(session: Session, ctx: AppContext) -> None:
         item.done = Finished(report.report_id, [f.file_id for f in files[report.id]], created.id,
                              created.reference)
     triage.on_new_reports(session, new)
+    _adopt_hashes(session, {item.report.id: item.created.id for item in items if item.created})
     _bundle(session, [(item.report, item.created) for item in items if item.created is not None], files)
     for row, evidence_id in attached:
         row.evidence_id = evidence_id
     for item in items:
         assert item.done is not None
         item.report.tipline_report_id = item.done.tipline_report_id
+
+
+def _adopt_hashes(session: Session, filed: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Hash-only leads of the filed partner reports become their Tipline reports'
+    submitted hashes; the matching worker (which polls for them) matches them."""
+    rows = session.execute(select(SubmittedHash).where(
+        SubmittedHash.esp_report_id.in_(list(filed)))).scalars()
+    for row in rows:
+        assert row.esp_report_id is not None
+        row.report_id = filed[row.esp_report_id]
 
 
 def bundle_key(report: EspReport, files: list[EspFile]) -> str | None:
@@ -406,6 +440,7 @@ async def retract(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> int
         files = _files(session, report)
         for row in files:
             session.delete(row)
+        session.execute(delete(SubmittedHash).where(SubmittedHash.esp_report_id == report.id))
         report.state = EspReportState.retracted
         report.closed_at = clock.now()
         report.document = {}
@@ -433,6 +468,7 @@ def purge_expired(ctx: AppContext) -> int:
             blob_names = list(session.execute(
                 select(EspFile.blob_name).where(EspFile.esp_report_id.in_(expired))).scalars())
             session.execute(delete(EspFile).where(EspFile.esp_report_id.in_(expired)))
+            session.execute(delete(SubmittedHash).where(SubmittedHash.esp_report_id.in_(expired)))
             session.execute(delete(EspReport).where(EspReport.id.in_(expired),
                                                     EspReport.state == EspReportState.open))
     for name in blob_names:
