@@ -30,6 +30,7 @@ class Permission(StrEnum):
     stats_view = "stats:view"
     users_manage = "accounts:users:manage"
     agencies_manage = "accounts:agencies:manage"
+    banks_manage = "matching:banks:manage"
 
 
 P = Permission
@@ -41,7 +42,7 @@ _ANALYST = frozenset({
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.analyst: _ANALYST,
     Role.supervisor: _ANALYST | {P.stats_view},
-    Role.admin: _ANALYST | {P.stats_view, P.users_manage, P.agencies_manage},
+    Role.admin: _ANALYST | {P.stats_view, P.users_manage, P.agencies_manage, P.banks_manage},
     # An officer works only on referrals made to their agency (see cases.access).
     Role.agency_officer: frozenset({
         P.case_view, P.case_update, P.case_evidence_record, P.case_export,

@@ -6,6 +6,7 @@ import click
 
 from tipline.cli import agencies as agencies_cli
 from tipline.cli import audit as audit_cli
+from tipline.cli import banks as banks_cli
 from tipline.cli import db as db_cli
 from tipline.cli import directory as directory_cli
 from tipline.cli import package as package_cli
@@ -33,3 +34,4 @@ cli.add_command(users_cli.users)
 cli.add_command(agencies_cli.agencies)
 cli.add_command(package_cli.package)
 cli.add_command(partners_cli.partners)
+cli.add_command(banks_cli.banks)
