@@ -29,6 +29,7 @@ PARTNER = COMMON | {
     ("GET", "/api/v1/partner/status"), ("POST", "/api/v1/partner/reports"),
     ("POST", "/api/v1/partner/reports/{report_id}/files"),
     ("POST", "/api/v1/partner/reports/{report_id}/files/{file_id}/details"),
+    ("POST", "/api/v1/partner/reports/{report_id}/hashes"),
     ("POST", "/api/v1/partner/reports/{report_id}/finish"),
     ("POST", "/api/v1/partner/reports/{report_id}/retract"),
 }
@@ -50,6 +51,10 @@ STAFF = COMMON | {
     ("POST", "/staff/cases/{referral_id}/status"), ("POST", "/staff/cases/{referral_id}/items"),
     ("POST", "/staff/cases/{referral_id}/items/{item_id}/transfer"),
     ("POST", "/staff/cases/{referral_id}/package"),
+    ("GET", "/staff/banks"), ("POST", "/staff/banks"), ("GET", "/staff/banks/{bank_id}"),
+    ("POST", "/staff/banks/{bank_id}/enabled"), ("POST", "/staff/banks/{bank_id}/threshold"),
+    ("POST", "/staff/banks/{bank_id}/imports"), ("GET", "/staff/banks/{bank_id}/imports/{import_id}"),
+    ("GET", "/staff/banks/{bank_id}/export.csv"), ("GET", "/staff/banks/{bank_id}/export.json"),
 }
 EXPECTED = {
     "public": PUBLIC,

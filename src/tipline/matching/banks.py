@@ -8,13 +8,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from tipline import clock
 from tipline.audit import service as audit
 from tipline.errors import Conflict, InvalidInput, NotFound
-from tipline.matching.models import BankEntry, BankImport, CategoryScheme, HashBank, HashKind
+from tipline.matching.models import (
+    BankEntry,
+    BankImport,
+    CategoryScheme,
+    HashBank,
+    HashKind,
+    JobState,
+)
 
 MAX_THRESHOLD = 256 // 4  # a quarter of PDQ's bits; anything wider matches unrelated images
 CATEGORY_LENGTH = 40
@@ -93,8 +100,17 @@ def create_bank(
     return bank
 
 
-def get_bank(session: Session, bank_id: uuid.UUID) -> HashBank:
-    bank = session.get(HashBank, bank_id)
+def visible_entries() -> ColumnElement[bool]:
+    """Entries that count: added without an import, or by an import that is done. An
+    import's entries are committed batch by batch and appear together when it is done
+    (tipline.matching.imports); matching, the index, exports and counts use this."""
+    done = select(BankImport.id).where(BankImport.state == JobState.done)
+    return or_(BankEntry.import_id.is_(None), BankEntry.import_id.in_(done))
+
+
+def get_bank(session: Session, bank_id: uuid.UUID, *, lock: bool = False) -> HashBank:
+    """`lock` holds the bank's row until commit (two imports into one bank queue on it)."""
+    bank = session.get(HashBank, bank_id, with_for_update=lock)
     if bank is None:
         raise NotFound("No such hash bank.")
     return bank
@@ -113,7 +129,7 @@ def list_banks(session: Session) -> list[BankSummary]:
                  session.execute(select(HashBank).order_by(HashBank.name)).scalars()}
     counts = session.execute(
         select(BankEntry.bank_id, BankEntry.kind, func.count())
-        .group_by(BankEntry.bank_id, BankEntry.kind))
+        .where(visible_entries()).group_by(BankEntry.bank_id, BankEntry.kind))
     for bank_id, kind, count in counts:
         summaries[bank_id].entries[kind] = count
     newest = (select(BankImport.bank_id, func.max(BankImport.started_at).label("at"))

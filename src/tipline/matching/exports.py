@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tipline.audit import service as audit
 from tipline.errors import InvalidInput
+from tipline.matching import banks
 from tipline.matching.models import BankEntry, CategoryScheme, HashBank, HashKind
 
 EXPORT_FORMATS = ("csv", "vics")
@@ -39,7 +40,7 @@ def export_bank(session: Session, bank: HashBank, out: TextIO, format: str = "cs
     rows = session.execute(
         select(BankEntry.kind, BankEntry.value, BankEntry.category, BankEntry.label,
                BankEntry.frames)
-        .where(BankEntry.bank_id == bank.id).order_by(BankEntry.id)
+        .where(BankEntry.bank_id == bank.id, banks.visible_entries()).order_by(BankEntry.id)
         .execution_options(yield_per=_YIELD_PER))
     written = left_out = 0
     if format == "csv":

@@ -1,41 +1,45 @@
 """Importing a file of known hashes into a bank.
 
 `run_import` is a job in the sense of docs/architecture.md §3.1: it is handed a session
-factory, not a session, and owns its transactions, because an import must be all or nothing
-and its failure must still be recorded:
+factory, not a session, and owns its transactions. An import must be all or nothing, yet
+it must never hold the database for long (on SQLite one writer at a time: a reporter's
+submission must not wait for a million-line bank file). So:
 
-1. a short transaction records the import as running;
-2. one transaction reads the whole file and inserts its entries in batches (Core
-   executemany, INSERT … ON CONFLICT DO NOTHING, so importing a file twice adds nothing
-   the second time), then marks the import done and audits it; it commits once, so a file
-   that breaks midway (I/O error, truncated JSON) leaves the bank as it was;
-3. if step 2 failed, a transaction of its own records the import as failed, with the error.
+1. a short transaction records the import as running (refused while another import into
+   the same bank runs);
+2. each batch of entries is inserted in a transaction of its own (INSERT … ON CONFLICT DO
+   NOTHING, so importing a file twice adds nothing the second time), with the import's
+   progress. Entries of an import that is not done are invisible: matching, the index,
+   exports and counts only see entries whose import is done (`banks.visible_entries`);
+3. one short transaction marks the import done (every entry becomes visible at once) and
+   audits it;
+4. if anything failed, the import's entries are deleted (in batches) and the import is
+   recorded as failed with the error; an import whose process died is swept the same way
+   once its progress is `STALE_AFTER` old (`sweep_stale`).
 
 Bad lines or records never fail an import: they are counted, and the first
-`MAX_REJECTS` are kept on the import with their line (or record) number and the reason.
-On SQLite step 2 holds the database's write lock for the length of the import."""
+`MAX_REJECTS` are kept on the import with their line (or record) number and the reason."""
 
 from __future__ import annotations
 
 import codecs
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipline import clock
 from tipline.audit import service as audit
 from tipline.db import transaction
-from tipline.errors import InvalidInput, TiplineError
+from tipline.errors import Conflict, InvalidInput, TiplineError
 from tipline.matching import banks
 from tipline.matching.hashfiles import (
     CsvReader,
@@ -49,7 +53,7 @@ from tipline.matching.vics import VicsReader
 FORMATS = ("auto", "plain", "csv", "vics")
 BATCH_ROWS = 10_000
 MAX_REJECTS = 1_000
-SQLITE_CACHE_KIB = 128 * 1024
+STALE_AFTER = timedelta(minutes=10)  # no committed batch for this long: its process died
 _READERS: dict[str, type[Reader]] = {"plain": PlainReader, "csv": CsvReader, "vics": VicsReader}
 logger = logging.getLogger(__name__)
 
@@ -125,12 +129,19 @@ def run_import(
     if format not in FORMATS:
         raise InvalidInput(f"Unknown format {format!r} (use {', '.join(FORMATS)}).", field="format")
     with transaction(sessions) as session:
-        bank = banks.get_bank(session, bank_id)
+        bank = banks.get_bank(session, bank_id, lock=True)
         scheme, default_category = bank.category_scheme, bank.default_category
+        running = session.execute(select(BankImport.filename).where(
+            BankImport.bank_id == bank_id, BankImport.state == JobState.running)).scalar()
+        if running is not None:
+            raise Conflict(f"An import into this bank is still running ({running}); start this "
+                           "one when it has finished.")
+        now = clock.now()
         record = BankImport(
             bank_id=bank_id, filename=path.name[:300], format=format, actor=actor[:120],
-            state=JobState.running, started_at=clock.now(), lines=0, added=0, duplicates=0,
-            rejected=0, rejects=[], error="", rematch_total=0, rematch_done=0)
+            state=JobState.running, started_at=now, progress_at=now, lines=0, added=0,
+            duplicates=0, rejected=0, rejects=[], notes=[], error="", rematch_total=0,
+            rematch_done=0)
         session.add(record)
         session.flush()
         import_id = record.id
@@ -139,10 +150,10 @@ def run_import(
         with path.open("rb") as raw:
             resolved = detect_format(path, raw) if format == "auto" else format
             reader = _READERS[resolved](raw, Target(scheme, kind))
+            _load(sessions, reader, tally, bank_id=bank_id, import_id=import_id,
+                  default_category=default_category, progress=progress,
+                  total=path.stat().st_size)
             with transaction(sessions) as session:
-                _load(session, reader, tally, bank_id=bank_id, import_id=import_id,
-                      default_category=default_category, progress=progress,
-                      total=path.stat().st_size)
                 record = _finish(session, import_id, tally, resolved, reader.notes, actor)
     except BaseException as exc:
         record = _record_failure(sessions, import_id, tally, exc, actor)
@@ -157,42 +168,46 @@ def run_import(
     return record
 
 
-def _load(session: Session, reader: Reader, tally: _Tally, *, bank_id: uuid.UUID,
+def _load(sessions: sessionmaker[Session], reader: Reader, tally: _Tally, *, bank_id: uuid.UUID,
           import_id: uuid.UUID, default_category: str | None, progress: Progress | None,
           total: int) -> None:
-    insert = _EntryInsert(session, bank_id=bank_id, import_id=import_id)
+    """Reads the file and inserts its entries, a batch per transaction."""
+    insert: _EntryInsert | None = None
     unit = "record" if isinstance(reader, VicsReader) else "line"
     batch: dict[tuple[HashKind, str], tuple[str | None, str, str | None]] = {}
     flushed_at = 0
 
     def flush() -> None:
-        nonlocal flushed_at
+        nonlocal flushed_at, insert
         flushed_at = tally.lines
-        if batch:
-            tally.added += insert.rows(batch)
-            batch.clear()
+        with transaction(sessions) as session:
+            if batch:
+                insert = insert or _EntryInsert(session, bank_id=bank_id, import_id=import_id)
+                tally.added += insert.rows(session, batch)
+                batch.clear()
+            session.execute(update(BankImport).where(BankImport.id == import_id).values(
+                lines=tally.lines, added=tally.added, rejected=tally.rejected,
+                progress_at=clock.now()))
         if progress is not None:
             progress(tally.last, reader.bytes_done, total)
 
-    try:
-        for item in reader:
-            tally.lines += 1
-            tally.last = item.number
-            if item.error is not None:
-                tally.reject(item.number, item.error, unit)
-            for entry in item.entries:
-                tally.valid += 1
-                category = entry.category if entry.category is not None else default_category
-                batch.setdefault((entry.kind, entry.value), (category, entry.label, entry.frames))
-            # Lines count too, so a file of rejects or duplicates still shows progress.
-            if len(batch) >= BATCH_ROWS or tally.lines - flushed_at >= BATCH_ROWS:
-                flush()
-        flush()
-    finally:
-        insert.close()
+    for item in reader:
+        tally.lines += 1
+        tally.last = item.number
+        if item.error is not None:
+            tally.reject(item.number, item.error, unit)
+        for entry in item.entries:
+            tally.valid += 1
+            category = entry.category if entry.category is not None else default_category
+            batch.setdefault((entry.kind, entry.value), (category, entry.label, entry.frames))
+        # Lines count too, so a file of rejects or duplicates still shows progress.
+        if len(batch) >= BATCH_ROWS or tally.lines - flushed_at >= BATCH_ROWS:
+            flush()
+    flush()
     if tally.added:
-        tally.first_id = session.execute(
-            select(func.min(BankEntry.id)).where(BankEntry.import_id == import_id)).scalar_one()
+        with transaction(sessions) as session:
+            tally.first_id = session.execute(
+                select(func.min(BankEntry.id)).where(BankEntry.import_id == import_id)).scalar_one()
 
 
 class _EntryInsert:
@@ -203,11 +218,12 @@ class _EntryInsert:
     column types and each row passes plain strings. SQLite takes an executemany of the
     compiled statement; PostgreSQL one statement per batch over unnest() of five arrays
     (psycopg's executemany sends a statement per row, 5x slower). Rows go in sorted by
-    hash, so neighbouring keys land on the same index pages."""
+    hash, so neighbouring keys land on the same index pages. Each batch is its own short
+    transaction, so SQLite's default page cache suffices (a whole import in one transaction
+    needed a 128 MB cache not to spill to the WAL)."""
 
     def __init__(self, session: Session, *, bank_id: uuid.UUID, import_id: uuid.UUID) -> None:
-        self._connection = session.connection()
-        dialect = self._connection.dialect
+        dialect = session.connection().dialect
         self._sqlite = dialect.name == "sqlite"
         table = BankEntry.__table__
         assert isinstance(table, Table)
@@ -217,9 +233,6 @@ class _EntryInsert:
         self._kinds = {kind: _bound(table, "kind", kind, dialect) for kind in HashKind}
         names = (*constants, *_PER_ROW)
         if self._sqlite:
-            # With SQLite's default 2 MB page cache a large import spills index pages to
-            # the WAL all the time (3x slower); the connection goes back to it in close().
-            self._connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             statement = sqlite.insert(table).values(
                 {name: bindparam(f"p_{name}") for name in names}).on_conflict_do_nothing()
             compiled = statement.compile(dialect=dialect)
@@ -234,12 +247,8 @@ class _EntryInsert:
                          f"SELECT %(bank_id)s, %(import_id)s, %(added_at)s, * FROM unnest({arrays}) "
                          "ON CONFLICT DO NOTHING")
 
-    def close(self) -> None:
-        if self._sqlite:
-            with contextlib.suppress(DBAPIError):  # a broken connection keeps the first error
-                self._connection.exec_driver_sql("PRAGMA cache_size=-2000")
-
-    def rows(self, batch: dict[tuple[HashKind, str], tuple[str | None, str, str | None]]) -> int:
+    def rows(self, session: Session,
+             batch: dict[tuple[HashKind, str], tuple[str | None, str, str | None]]) -> int:
         """Inserts the batch; returns how many rows were new."""
         rows = [(self._kinds[kind], value, *rest)
                 for (kind, value), rest in sorted(batch.items(), key=_hash_value)]
@@ -250,7 +259,7 @@ class _EntryInsert:
             columns = list(zip(*rows, strict=True))
             params = dict(zip(("bank_id", "import_id", "added_at"), self._constants, strict=True))
             params.update({name: list(columns[i]) for i, name in enumerate(_PER_ROW)})
-        return int(self._connection.exec_driver_sql(self._sql, params).rowcount)
+        return int(session.connection().exec_driver_sql(self._sql, params).rowcount)
 
 
 _PER_ROW = ("kind", "value", "category", "label", "frames")
@@ -274,6 +283,7 @@ def _finish(session: Session, import_id: uuid.UUID, tally: _Tally, resolved: str
     record.finished_at = clock.now()
     record.lines, record.added, record.duplicates = tally.lines, tally.added, tally.valid - tally.added
     record.rejected, record.rejects = tally.rejected, list(tally.rejects)
+    record.notes, record.progress_at = list(notes), record.finished_at
     audit.record(session, actor=actor, action="bank.import", object_type="hash_bank",
                  object_id=str(record.bank_id),
                  details={"import": str(import_id), "file": record.filename, "format": resolved,
@@ -294,19 +304,47 @@ def _record_failure(sessions: sessionmaker[Session], import_id: uuid.UUID, tally
     else:
         message = f"The import stopped on an internal error ({type(exc).__name__})."
         logger.error("bank import %s failed", import_id, exc_info=exc)
+    return _fail(sessions, import_id, message, actor=actor, tally=tally)
+
+
+def _fail(sessions: sessionmaker[Session], import_id: uuid.UUID, message: str, *, actor: str,
+          tally: _Tally | None = None) -> BankImport:
+    """Remove what the import added (never visible: it was not done), then record it failed."""
+    while True:
+        with transaction(sessions) as session:
+            ids = session.execute(select(BankEntry.id).where(BankEntry.import_id == import_id)
+                                  .limit(BATCH_ROWS)).scalars().all()
+            if not ids:
+                break
+            session.execute(delete(BankEntry).where(BankEntry.id.in_(ids)))
     with transaction(sessions) as session:
         record = session.get(BankImport, import_id)
         assert record is not None
         record.state = JobState.failed
         record.finished_at = clock.now()
         record.error = message
-        record.lines, record.added, record.duplicates = tally.lines, 0, 0
-        record.rejected, record.rejects = tally.rejected, list(tally.rejects)
+        record.added, record.duplicates = 0, 0
+        if tally is not None:
+            record.lines, record.rejected, record.rejects = tally.lines, tally.rejected, list(tally.rejects)
         audit.record(session, actor=actor, action="bank.import_failed", object_type="hash_bank",
                      object_id=str(record.bank_id),
                      details={"import": str(import_id), "file": record.filename, "error": message,
-                              "lines_read": tally.lines})
+                              "lines_read": record.lines})
     return record
+
+
+def sweep_stale(sessions: sessionmaker[Session]) -> int:
+    """Fail the imports whose process died (no batch committed for STALE_AFTER) and remove
+    their entries, so the bank is as it was and a new import into it may start."""
+    with transaction(sessions) as session:
+        stale = session.execute(select(BankImport.id).where(
+            BankImport.state == JobState.running,
+            BankImport.progress_at < clock.now() - STALE_AFTER)).scalars().all()
+    for import_id in stale:
+        logger.warning("bank import %s stopped without finishing; removing its entries", import_id)
+        _fail(sessions, import_id, "The import stopped without finishing (its process ended).",
+              actor="system:matching")
+    return len(stale)
 
 
 def _call_hooks(bank_id: uuid.UUID, import_id: uuid.UUID, first_id: int) -> None:

@@ -119,6 +119,11 @@ class BankImport(Base):
     # The first rejected lines: [{"line": n, "error": "..."}].
     rejects: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     error: Mapped[str] = mapped_column(Text, default="")
+    # Remarks for the operator (e.g. "PhotoDNA column ignored").
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Moved forward with every committed batch: the live progress any process can show, and
+    # the sign that the importing process is still alive (a stale running import is swept).
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     rematch_total: Mapped[int] = mapped_column(Integer, default=0)
     rematch_done: Mapped[int] = mapped_column(Integer, default=0)
     rematch_state: Mapped[JobState | None] = mapped_column(StrEnumType(JobState))

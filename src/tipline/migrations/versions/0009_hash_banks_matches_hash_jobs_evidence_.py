@@ -46,6 +46,8 @@ def upgrade() -> None:
     sa.Column('rejected', sa.Integer(), nullable=False),
     sa.Column('rejects', sa.JSON(), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
+    sa.Column('notes', sa.JSON(), nullable=False),
+    sa.Column('progress_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('rematch_total', sa.Integer(), nullable=False),
     sa.Column('rematch_done', sa.Integer(), nullable=False),
     sa.Column('rematch_state', sa.String(length=40), nullable=True),
