@@ -20,6 +20,7 @@ from tipline.context import AppContext
 from tipline.db import make_engine, make_sessionmaker
 from tipline.esp import service as esp_service
 from tipline.evidence.blobstore import BlobStore
+from tipline.matching.worker import HashWorker
 from tipline.ratelimit import RateLimiter
 from tipline.routing.directory import DirectoryCache
 from tipline.settings import Settings, Surface
@@ -70,7 +71,13 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
         interval = settings.esp_purge_interval_seconds
         if surface in (Surface.partner, Surface.all) and interval > 0:
             purging = asyncio.create_task(esp_service.purge_expired_every(ctx, interval))
+        # Hashing and matching of stored files, in threads and child processes of its own.
+        hashing = HashWorker(ctx) if settings.hash_workers > 0 else None
+        if hashing is not None:
+            hashing.start()
         yield
+        if hashing is not None:
+            await asyncio.to_thread(hashing.stop)
         if purging is not None:
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -150,9 +157,10 @@ def _staff_routers() -> list:  # type: ignore[type-arg]
     from tipline.accounts import views as account_views
     from tipline.cases import views as case_views
     from tipline.intake import views as phone_views
+    from tipline.matching import views as bank_views
     from tipline.stats import views as stats_views
     from tipline.triage import views as triage_views
 
     # Phone entry first: /staff/reports/new must win over /staff/reports/{report_id}.
     return [account_views.router, phone_views.router, triage_views.router, case_views.router,
-            stats_views.router]
+            stats_views.router, bank_views.router]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     # How often a partner-surface server deletes unfinished partner reports past expiry
     # (0: never; then run `tipline partners purge-expired` from cron).
     esp_purge_interval_seconds: float = Field(default=600.0, ge=0)
+    # Hash bank files uploaded on the staff pages (lists of hashes, not evidence): streamed
+    # to a private file under data_dir/bank-files while imported; real ones reach
+    # hundreds of MB. Larger files can still be imported with `tipline banks import`.
+    bank_import_max_bytes: int = Field(default=2 * 1024**3, ge=1024)
 
     # Argon2id cost for follow-up codenames (memory in KiB); OWASP's minimum profile.
     argon2_time_cost: int = Field(default=2, ge=1)
@@ -61,6 +66,15 @@ class Settings(BaseSettings):
 
     followup_session_minutes: int = Field(default=30, ge=1)
     followup_attempts_per_minute: int = Field(default=10, ge=1)
+
+    # Known-content hashing off the request path (tipline.matching.worker): processes for
+    # the CPU work (0: no hashing worker in this server), how often to look for new files
+    # when nobody wakes the worker, how often to load bank entries other processes added,
+    # and after how long a file claimed by a worker that stopped is hashed again.
+    hash_workers: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)), ge=0)
+    hash_poll_seconds: float = Field(default=1.0, gt=0)
+    hash_index_refresh_seconds: float = Field(default=15.0, gt=0)
+    hash_stale_seconds: float = Field(default=300.0, ge=10)
 
     @field_validator("default_country")
     @classmethod

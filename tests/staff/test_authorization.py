@@ -20,6 +20,8 @@ from tipline.accounts.permissions import Role
 from tipline.cases import service as cases
 from tipline.db import transaction
 from tipline.evidence.models import EvidenceFile
+from tipline.matching import banks
+from tipline.matching.models import BankImport, CategoryScheme, JobState
 from tipline.reports.models import Report
 
 ANALYSTS = {"analyst", "supervisor", "admin"}
@@ -62,6 +64,15 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/staff/cases/{referral_id}/items"): set(),
     ("POST", "/staff/cases/{referral_id}/items/{item_id}/transfer"): set(),
     ("POST", "/staff/cases/{referral_id}/package"): ANALYSTS,
+    ("GET", "/staff/banks"): {"admin"},
+    ("POST", "/staff/banks"): {"admin"},
+    ("GET", "/staff/banks/{bank_id}"): {"admin"},
+    ("POST", "/staff/banks/{bank_id}/enabled"): {"admin"},
+    ("POST", "/staff/banks/{bank_id}/threshold"): {"admin"},
+    ("POST", "/staff/banks/{bank_id}/imports"): {"admin"},
+    ("GET", "/staff/banks/{bank_id}/imports/{import_id}"): {"admin"},
+    ("GET", "/staff/banks/{bank_id}/export.csv"): {"admin"},
+    ("GET", "/staff/banks/{bank_id}/export.json"): {"admin"},
 }
 # Routes open to everyone by design, so they prove nothing about access control.
 PUBLIC_BY_DESIGN = {p for p, who in MATRIX.items() if who == EVERYONE}
@@ -99,6 +110,13 @@ def objects(client: TestClient, ctx) -> dict[str, str]:  # type: ignore[no-untyp
         choice = cases.ReferralChoice(agency_id=home_police, reason="matrix check")
         referrals = cases.refer_report(session, report, [choice], staff=referrer)
         values["referral_id"] = str(referrals[0].id)
+        bank = banks.create_bank(session, name="Matrix bank", category_scheme=CategoryScheme.industry,
+                                 actor="test")
+        done = BankImport(bank_id=bank.id, filename="matrix.txt", format="plain", actor="test",
+                          state=JobState.done, started_at=bank.created_at, rejects=[])
+        session.add(done)
+        session.flush()
+        values["bank_id"], values["import_id"] = str(bank.id), str(done.id)
     return values
 
 

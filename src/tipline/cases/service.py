@@ -32,6 +32,7 @@ from tipline.cases.models import (
 )
 from tipline.errors import Conflict, InvalidInput, NotFound
 from tipline.evidence import service as evidence
+from tipline.evidence.models import CustodyEvent
 from tipline.i18n import _
 from tipline.reports import service as reports
 from tipline.reports.models import Report
@@ -45,6 +46,8 @@ LIFECYCLE = (ReportStatus.investigating, ReportStatus.evidence_collected,
 REFERABLE = (ReportStatus.received, ReportStatus.in_review, ReportStatus.referred,
              ReportStatus.investigating, ReportStatus.evidence_collected, ReportStatus.prosecution)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Custody actions that mean a person saw a file's content ("revealed": known material).
+VIEWING_ACTIONS = ("viewed", "revealed")
 
 
 def _not_found() -> NotFound:
@@ -132,6 +135,15 @@ def item_custody(session: Session, item_ids: list[uuid.UUID]) -> list[ItemCustod
                                 .order_by(ItemCustodyEvent.at, ItemCustodyEvent.id)).scalars())
 
 
+def viewed_evidence(session: Session, evidence_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The files someone here has opened (a recorded reveal), among these."""
+    if not evidence_ids:
+        return set()
+    rows = session.execute(select(CustodyEvent.evidence_id).where(
+        CustodyEvent.evidence_id.in_(evidence_ids), CustodyEvent.action.in_(VIEWING_ACTIONS)))
+    return set(rows.scalars())
+
+
 def user_names(session: Session, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     wanted = {i for i in ids if i is not None}
     if not wanted:
@@ -188,6 +200,10 @@ def refer_report(session: Session, report: Report, choices: list[ReferralChoice]
         raise Conflict(_("This report can no longer be referred."))
     now = clock.now()
     created = []
+    # Referral never requires anyone to have viewed the files (known material is referred
+    # unseen): the record says, per file, whether anyone here did.
+    files = evidence.list_for_report(session, report.id)
+    viewed = viewed_evidence(session, [f.id for f in files])
     for choice in choices:
         agency = session.get(Agency, choice.agency_id)
         if agency is None or not agency.active:
@@ -202,11 +218,13 @@ def refer_report(session: Session, report: Report, choices: list[ReferralChoice]
         session.add(referral)
         session.flush()
         _event(session, referral, "referred", staff.actor,
-               {"agency_name": agency.name, "reason": reason, "suggested": choice.suggested})
+               {"agency_name": agency.name, "reason": reason, "suggested": choice.suggested,
+                "files_not_viewed": len(files) - len(viewed)})
         # Referral hands the evidence on: a custody event for every file.
-        for item in evidence.list_for_report(session, report.id):
+        for item in files:
             evidence.record_custody(session, item, action="referred", actor=staff.actor,
-                                    details={"agency": agency.name, "referral": str(referral.id)})
+                                    details={"agency": agency.name, "referral": str(referral.id),
+                                             "viewed": item.id in viewed})
         created.append(referral)
     if report.status == ReportStatus.received:
         reports.change_status(session, report, ReportStatus.in_review, actor=staff.actor)

@@ -19,11 +19,13 @@ from tipline.cases import package as packages
 from tipline.cases import service as cases
 from tipline.cases.models import CaseOutcome, Referral, ReferralStatus
 from tipline.errors import InvalidInput, TiplineError
+from tipline.evidence import service as evidence
 from tipline.i18n import _
 from tipline.reports import labels
 from tipline.reports import service as reports
 from tipline.reports.models import Report
 from tipline.routing import suggest
+from tipline.triage import known
 from tipline.triage.access import access_report
 from tipline.web import csrf
 from tipline.web.deps import get_ctx, get_session
@@ -85,6 +87,7 @@ def _referral_page(request: Request, session: Session, staff: StaffUser, report:
     agencies = accounts.list_agencies(session, active_only=True)
     rank = {agency_id: i for i, agency_id in enumerate(suggestions)}
     agencies.sort(key=lambda a: (rank.get(a.id, len(rank)), a.name.casefold()))
+    files = [f.id for f in evidence.list_for_report(session, report.id)]
     return render_staff(
         request, "cases/refer.html", status_code=status_code, report=report,
         agencies=agencies, suggestions=suggestions,
@@ -92,6 +95,8 @@ def _referral_page(request: Request, session: Session, staff: StaffUser, report:
         chosen=chosen if chosen is not None else {str(a) for a in list(suggestions)[:1]},
         reasons=reasons or {}, error=error, errors=errors or {},
         done=request.query_params.get("done") == "1",
+        known=known.summarise(session, report.id, len(files)),
+        viewed=len(cases.viewed_evidence(session, files)),
     )
 
 

@@ -32,6 +32,7 @@ from tipline.esp.models import EspFile, EspReport, EspReportState, Partner
 from tipline.esp.xml import Code, EspError
 from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import StagedBlob
+from tipline.matching import worker as hashing_worker
 from tipline.matching.models import SubmittedHash
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
@@ -326,6 +327,7 @@ async def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Fini
 
     item: _Finishing = await ctx.esp_writer.run(operation)
     assert item.done is not None
+    hashing_worker.wake()  # committed: its files and hashes can be matched now
     return item.done
 
 

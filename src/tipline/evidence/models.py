@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, UTCDateTime, new_id
@@ -13,6 +13,10 @@ class EvidenceFile(Base):
     """A file in the vault. The blob is ciphertext; these columns are what we know of it."""
 
     __tablename__ = "evidence_file"
+    # The hashing worker's queue: only files waiting for (or in) hashing are in this index.
+    __table_args__ = (Index("ix_evidence_file_hash_waiting", "hash_state", "received_at",
+                            postgresql_where=text("hash_state IN ('pending', 'hashing')"),
+                            sqlite_where=text("hash_state IN ('pending', 'hashing')")),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("report.id"), index=True)

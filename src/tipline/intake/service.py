@@ -10,6 +10,7 @@ from tipline.context import AppContext
 from tipline.db import transaction
 from tipline.evidence import service as evidence
 from tipline.evidence.blobstore import StagedBlob
+from tipline.matching import worker as hashing_worker
 from tipline.reports import service as reports
 from tipline.reports.enums import Source
 from tipline.reports.schemas import ReportCreate
@@ -51,4 +52,6 @@ def submit_report(
         for blob in blobs:
             ctx.blobs.delete(blob.name)
         raise
+    if blobs:
+        hashing_worker.wake()  # committed: the files can be hashed and matched now
     return receipt

@@ -23,7 +23,7 @@ from tipline.matching.models import (
     JobState,
 )
 
-MAX_THRESHOLD = 256 // 4  # a quarter of PDQ's bits; anything wider matches unrelated images
+MAX_THRESHOLD = 32  # the match index answers up to 32 bits; wider matches unrelated images
 CATEGORY_LENGTH = 40
 
 # What each scheme accepts, in its stored spelling. VICS numbers carry their current (2.0)

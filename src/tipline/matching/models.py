@@ -176,6 +176,9 @@ class HashMatch(Base):
     distance: Mapped[int] = mapped_column(Integer, default=0)
     category: Mapped[str | None] = mapped_column(String(40))
     matched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Never loaded (lazy="raise"): declared so that one flush inserts parents before children.
+    evidence: Mapped[Base | None] = relationship("EvidenceFile", lazy="raise")
+    submitted_hash: Mapped[SubmittedHash | None] = relationship(lazy="raise")
 
 
 class HashJob(Base):

@@ -20,6 +20,7 @@ from tipline.errors import InvalidInput, NotFound, TiplineError
 from tipline.esp import service as esp
 from tipline.evidence import preview
 from tipline.evidence import service as evidence
+from tipline.evidence.models import EvidenceFile
 from tipline.i18n import _
 from tipline.messaging import service as messaging
 from tipline.messaging.enums import Author
@@ -28,7 +29,7 @@ from tipline.reports import service as reports
 from tipline.reports.enums import IncidentType, Source
 from tipline.reports.models import Report
 from tipline.reports.states import ReportStatus
-from tipline.triage import correlation
+from tipline.triage import correlation, known
 from tipline.triage import service as triage
 from tipline.triage.access import access_evidence, access_report
 from tipline.web import csrf
@@ -63,6 +64,7 @@ def queue_page(
         types=[t.value for t in IncidentType], sources=[s.value for s in Source],
         users=[(u.id, u.display_name) for u in accounts.list_users(session) if u.active],
         query=urlencode(query),
+        known_reports=known.reports_with_matches(session, [r.id for r in result.rows]),
     )
 
 
@@ -78,7 +80,7 @@ def _report_page(request: Request, session: Session, staff: StaffUser, report: R
     legal_basis_needed = esp.evidence_needing_legal_basis(session, [f.id for f in files])
     return render_staff(
         request, "triage/report.html", status_code=status_code, report=report,
-        legal_basis_needed=legal_basis_needed,
+        legal_basis_needed=legal_basis_needed, known=known.summarise(session, report.id, len(files)),
         files=[(f, evidence.original_name(ctx.keys, f)) for f in files],
         messages=messaging.list_messages(session, ctx.keys, report.id, include_internal=True),
         coarse=labels.coarse_status(reports.coarse_status(report).value),
@@ -204,6 +206,9 @@ def evidence_preview(request: Request, evidence_id: uuid.UUID,
                      session: Session = Depends(get_session, scope="function")) -> Response:
     ctx = get_ctx(request)
     item = access_evidence(session, staff, evidence_id)
+    # Known material is never sent to the browser, not even blurred: only a recorded reveal opens it.
+    if known.file_matches(session, item):
+        raise NotFound(_("This file is known material: there is no preview. Reveal it with a reason if you must see it."))
     if item.media_type not in preview.PREVIEWABLE:
         raise NotFound(_("No preview for this kind of file."))
     data = b"".join(evidence.read_plaintext(ctx.blobs, ctx.keys, item))
@@ -219,19 +224,34 @@ def evidence_reveal(request: Request, evidence_id: uuid.UUID, csrf_token: str = 
     csrf.check(request, csrf_token)
     ctx = get_ctx(request)
     item = access_evidence(session, staff, evidence_id)
-    details = {"reason": reason.strip()[:500]} if reason.strip() else {}
-    if esp.evidence_needing_legal_basis(session, [item.id]):
-        if not legal_basis.strip():
-            report = access_report(session, staff, item.report_id)
-            return _report_page(request, session, staff, report, status_code=422, error=_(
-                "The partner never viewed this file. Record the legal basis for opening it "
-                "(for example the warrant reference) first."))
-        details["legal_basis"] = legal_basis.strip()[:500]
-    evidence.record_custody(session, item, action="viewed", actor=staff.actor,
-                            details=details or None)
+    try:
+        _record_reveal(session, staff, item, reason=reason, legal_basis=legal_basis)
+    except InvalidInput as exc:
+        session.rollback()
+        report = access_report(session, staff, item.report_id)
+        return _report_page(request, session, staff, report, status_code=422, error=exc.message)
     expires = int(time.time()) + REVEAL_SECONDS
     query = urlencode({"revealed": str(item.id), "grant": f"{expires}.{_grant(ctx, staff, item.id, expires)}"})
     return RedirectResponse(f"/staff/reports/{item.report_id}?{query}#evidence-{item.id}", status_code=303)
+
+
+def _record_reveal(session: Session, staff: StaffUser, item: EvidenceFile, *, reason: str,
+                   legal_basis: str) -> None:
+    """Check every rule first, then record: a refused reveal leaves nothing behind."""
+    matches = known.file_matches(session, item)
+    details = {"reason": reason.strip()[:500]} if reason.strip() else {}
+    if matches:
+        known.require_reason(reason)
+    if esp.evidence_needing_legal_basis(session, [item.id]):
+        if not legal_basis.strip():
+            raise InvalidInput(_("The partner never viewed this file. Record the legal basis for "
+                                 "opening it (for example the warrant reference) first."), field="legal_basis")
+        details["legal_basis"] = legal_basis.strip()[:500]
+    if matches:
+        extra = {"legal_basis": details["legal_basis"]} if "legal_basis" in details else None
+        known.reveal_known(session, item, matches, actor=staff.actor, reason=reason, extra=extra)
+    else:
+        evidence.record_custody(session, item, action="viewed", actor=staff.actor, details=details or None)
 
 
 @router.get("/staff/evidence/{evidence_id}/original")

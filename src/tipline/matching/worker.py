@@ -1,0 +1,414 @@
+"""The hashing worker: hashes stored files off the request path and matches them, and
+re-matches stored hashes when a bank grows.
+
+The queue is the evidence row itself (hash_state 'pending', the default when a file is
+attached), so ingest writes nothing extra. A pass claims pending rows ('hashing'; their
+hashed_at holds the claim time, moved forward while the work lasts), hands each to a
+process pool that decrypts and hashes it (tipline.matching.hashing), and stores the
+result, its custody event and its matches in one transaction per file. A row left
+'hashing' by a worker that died is claimed again once it is `hash_stale_seconds` old;
+after MAX_ATTEMPTS failures the file is marked 'failed'. Attempts are counted in a
+HashJob(kind="file") row, written only when something went wrong.
+
+One thread runs the passes: woken by `wake()` (intake and the partner API call it after
+they commit) or every `hash_poll_seconds`. Another keeps the match index: built at start
+(serving does not wait for it), refreshed every `hash_index_refresh_seconds` and at once
+when an import in this process adds entries.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+import uuid
+import weakref
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_for
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tipline import clock
+from tipline.context import AppContext
+from tipline.db import transaction
+from tipline.evidence import service as evidence_service
+from tipline.evidence.models import EvidenceFile
+from tipline.matching import bank_index, hashing, imports, matcher, rematch, service
+from tipline.matching.bank_index import MatchIndex
+from tipline.matching.hashing import FileHashes, StoredFile
+from tipline.matching.models import HashJob, JobState
+
+logger = logging.getLogger(__name__)
+
+PENDING, HASHING, FAILED = "pending", "hashing", "failed"
+FILE_JOB = "file"
+MAX_ATTEMPTS = 3
+RECLAIM_EVERY = 30.0  # seconds between looks for stale claims
+SUBMITTED_BATCH = 500  # submitted hashes matched per transaction
+CLAIM_WHILE_BUSY = 0.25  # seconds
+
+_WORKERS: weakref.WeakSet[HashWorker] = weakref.WeakSet()
+
+
+def wake() -> None:
+    """Tell every hashing worker of this process that new files are stored (call it after
+    the commit); without a call they are found within `hash_poll_seconds`."""
+    for worker in list(_WORKERS):
+        worker.wake()
+
+
+class HashWorker:
+    def __init__(self, ctx: AppContext, *, workers: int | None = None) -> None:
+        self.ctx = ctx
+        self.workers = max(1, ctx.settings.hash_workers if workers is None else workers)
+        self.index = MatchIndex()
+        self._woken = threading.Event()
+        self._refresh = threading.Event()
+        self._stopping = threading.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self._generation = 0
+        self._threads: list[threading.Thread] = []
+        self._last_reclaim = float("-inf")
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        bank_index.register_index(self.ctx.engine, self.index)
+        imports.on_entries_added.append(self.entries_added)
+        _WORKERS.add(self)
+        for target, name in ((self._keep_index, "tipline-match-index"),
+                             (self._run, "tipline-hashing")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop both threads and the pool; files claimed but not stored go back to pending."""
+        self._stopping.set()
+        self._woken.set()
+        self._refresh.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        _WORKERS.discard(self)
+        if self.entries_added in imports.on_entries_added:
+            imports.on_entries_added.remove(self.entries_added)
+        bank_index.unregister_index(self.ctx.engine, self.index)
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    def entries_added(self, bank_id: uuid.UUID, import_id: uuid.UUID, first_entry_id: int) -> None:
+        """imports.on_entries_added hook: load the new entries now and re-match."""
+        del bank_id, import_id, first_entry_id  # the refresh and the rematch poll find them
+        self._refresh.set()
+        self._woken.set()
+
+    def _open(self) -> AbstractContextManager[Session]:
+        return transaction(self.ctx.sessions)
+
+    # ---- the index thread ---------------------------------------------------------------
+
+    def _keep_index(self) -> None:
+        first = True
+        while not self._stopping.is_set():
+            self._refresh.clear()
+            started = time.monotonic()
+            try:
+                loaded = self.index.refresh(self._open, cancelled=self._stopping.is_set)
+            except Exception:
+                logger.exception("loading bank entries into the match index failed")
+                self._stopping.wait(self.ctx.settings.hash_index_refresh_seconds)
+                continue
+            if first or loaded:
+                logger.info("match index: %d entries loaded in %.1f s (%d in all)", loaded,
+                            time.monotonic() - started, len(self.index))
+            if first and len(self.index):
+                self.index.pdq_hits([bytes(32)], 0)  # compiles the index's kernels now
+            first = False
+            self._refresh.wait(self.ctx.settings.hash_index_refresh_seconds)
+
+    # ---- the hashing thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self.index.ready.wait(0.2):
+            if self._stopping.is_set():
+                return
+        while not self._stopping.is_set():
+            self._woken.clear()
+            try:
+                self.run_once()
+            except Exception:
+                logger.exception("a hashing pass failed")
+            self._woken.wait(self.ctx.settings.hash_poll_seconds)
+
+    def run_once(self) -> int:
+        """One pass: hash and match every pending file, then run the waiting rematch jobs.
+        Answers how many files were hashed (tests call this directly)."""
+        if not self.index.ready.is_set():
+            self.index.refresh(self._open)
+        self._reclaim()
+        hashed = self._hash_pending()
+        self._match_submitted()
+        self._rematch()
+        return hashed
+
+    def _hash_pending(self) -> int:
+        # future -> (file, pool generation): a dead pool's failures must not end its successor
+        inflight: dict[Future[FileHashes], tuple[uuid.UUID, int]] = {}
+        finished: list[tuple[uuid.UUID, int, Future[FileHashes]]] = []
+        hashed, more = 0, True
+        beat = last_claim = time.monotonic()
+        while not self._stopping.is_set():
+            room = 2 * self.workers - len(inflight)
+            # Claim while the last claim filled up, when woken, and a few times a second
+            # while busy anyway (files keep arriving from callers that do not wake us).
+            wanted = room if room > 0 and (more or self._woken.is_set() or
+                                           time.monotonic() - last_claim > CLAIM_WHILE_BUSY) else 0
+            if wanted:
+                self._woken.clear()
+            if finished or wanted:
+                claimed = self._settle(finished, wanted)
+                hashed, finished = hashed + len(finished), []
+                if wanted:
+                    more, last_claim = len(claimed) == wanted, time.monotonic()
+                for evidence_id, item in claimed:
+                    inflight[self._submit(item)] = (evidence_id, self._generation)
+            if not inflight:
+                break
+            # A short wait, so that a stop is noticed while a long video is being hashed.
+            done, _ = wait_for(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished = [(*inflight.pop(future), future) for future in done]
+            if inflight and time.monotonic() - beat > self._beat_seconds():
+                self._heartbeat([evidence_id for evidence_id, _ in inflight.values()])
+                beat = time.monotonic()
+        if finished:
+            self._settle(finished, 0)
+            hashed += len(finished)
+        if inflight:  # stopping: another worker will take these at once
+            self._release([evidence_id for evidence_id, _ in inflight.values()])
+        return hashed
+
+    def _beat_seconds(self) -> float:
+        return self.ctx.settings.hash_stale_seconds / 3
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # forkserver: children start from a clean process that has imported the
+            # hashing code once, not from a copy of this threaded server.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["tipline.matching.hashing"])
+            settings = self.ctx.settings
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=hashing.init_child,
+                initargs=(str(settings.vault_dir), str(settings.keys_dir)))
+        return self._pool
+
+    def _submit(self, item: StoredFile) -> Future[FileHashes]:
+        try:
+            return self._ensure_pool().submit(hashing.hash_in_child, item)
+        except BrokenProcessPool:  # a child died since the last result: start afresh
+            self._drop_pool()
+            return self._ensure_pool().submit(hashing.hash_in_child, item)
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            self._generation += 1
+
+    def _settle(self, finished: list[tuple[uuid.UUID, int, Future[FileHashes]]],
+                wanted: int) -> list[tuple[uuid.UUID, StoredFile]]:
+        """Store the finished files and claim up to `wanted` more, in one transaction (one
+        commit, one audit chain update, for however many finished together). Each file is
+        still all or nothing: if the batch fails, each is stored on its own."""
+        results: list[tuple[uuid.UUID, FileHashes]] = []
+        failures: list[tuple[uuid.UUID, str]] = []
+        for evidence_id, generation, future in finished:
+            try:
+                results.append((evidence_id, future.result()))
+            except BrokenProcessPool as exc:
+                # A child died (a decoder crash, the OOM killer): every file the pool had
+                # in hand counts an attempt, and the next claim starts a new pool.
+                if generation == self._generation:
+                    self._drop_pool()
+                failures.append((evidence_id, f"the hashing process stopped: {exc}"))
+            except Exception as exc:
+                logger.exception("hashing evidence %s failed", evidence_id)
+                failures.append((evidence_id, f"{type(exc).__name__}: {exc}"))
+        try:
+            with self._open() as session:
+                self._store(session, results)
+                for evidence_id, error in failures:
+                    self._failed(session, evidence_id, error)
+                return self._claim(session, wanted) if wanted else []
+        except Exception:
+            logger.exception("storing %d hashed files together failed; one by one now",
+                             len(results))
+        for evidence_id, hashes in results:
+            try:
+                with self._open() as session:
+                    self._store(session, [(evidence_id, hashes)])
+            except Exception as exc:
+                logger.exception("storing the hashes of evidence %s failed", evidence_id)
+                failures.append((evidence_id, f"{type(exc).__name__}: {exc}"))
+        for evidence_id, error in failures:
+            with self._open() as session:
+                self._failed(session, evidence_id, error)
+        with self._open() as session:
+            return self._claim(session, wanted) if wanted else []
+
+    def _claim(self, session: Session, limit: int) -> list[tuple[uuid.UUID, StoredFile]]:
+        rows = session.execute(
+            select(EvidenceFile).where(EvidenceFile.hash_state == PENDING)
+            .order_by(EvidenceFile.received_at).limit(limit)
+            .with_for_update(skip_locked=True)).scalars().all()
+        now = clock.now()
+        for row in rows:
+            row.hash_state, row.hashed_at = HASHING, now
+        return [(row.id, StoredFile(blob_name=row.blob_name, wrapped_key=row.wrapped_key,
+                                    media_type=row.media_type, sha256=row.sha256,
+                                    size=row.size)) for row in rows]
+
+    def _heartbeat(self, ids: list[uuid.UUID]) -> None:
+        with self._open() as session:
+            session.execute(update(EvidenceFile)
+                            .where(EvidenceFile.id.in_(ids), EvidenceFile.hash_state == HASHING)
+                            .values(hashed_at=clock.now()))
+
+    def _release(self, ids: list[uuid.UUID]) -> None:
+        with self._open() as session:
+            session.execute(update(EvidenceFile)
+                            .where(EvidenceFile.id.in_(ids), EvidenceFile.hash_state == HASHING)
+                            .values(hash_state=PENDING, hashed_at=None))
+
+    def _store(self, session: Session, results: list[tuple[uuid.UUID, FileHashes]]) -> None:
+        """Hashes, custody events and matches of files this worker claimed."""
+        if not results:
+            return
+        ids = [evidence_id for evidence_id, _ in results]
+        rows = {row.id: row for row in session.execute(
+            select(EvidenceFile).where(EvidenceFile.id.in_(ids))
+            .with_for_update().execution_options(populate_existing=True)).scalars()}
+        # Files that failed before: their attempt counters are closed (one query, not one each).
+        retried = set(session.execute(select(HashJob.evidence_id).where(
+            HashJob.kind == FILE_JOB, HashJob.evidence_id.in_(ids),
+            HashJob.state != JobState.done)).scalars())
+        now = clock.now()
+        hashed: list[EvidenceFile] = []
+        for evidence_id, hashes in results:
+            row = rows.get(evidence_id)
+            if row is None or row.hash_state != HASHING:
+                continue  # removed meanwhile, or taken over as stale by another worker
+            row.hashed_at = now
+            if hashes.problem:
+                row.hash_state = FAILED
+                logger.error("evidence %s failed its integrity check: %s", row.id, hashes.problem)
+                evidence_service.record_custody(
+                    session, row, action="integrity_alarm", actor=matcher.ACTOR,
+                    details={"problem": hashes.problem, "sha256_now": hashes.sha256,
+                             "size_now": hashes.size})
+                continue
+            row.sha1, row.pdq, row.pdq_quality = hashes.sha1, hashes.pdq, hashes.pdq_quality
+            row.vpdq_frames, row.hash_state = hashes.vpdq_frames, hashes.state
+            evidence_service.record_custody(session, row, action="hashed", actor=matcher.ACTOR,
+                                            details=hashes.custody_details())
+            hashed.append(row)
+        matcher.match_evidence(session, self.index, hashed)
+        if retried:
+            session.execute(update(HashJob)
+                            .where(HashJob.kind == FILE_JOB, HashJob.evidence_id.in_(retried))
+                            .values(state=JobState.done, finished_at=now))
+
+    def _failed(self, session: Session, evidence_id: uuid.UUID, error: str) -> None:
+        row = session.get(EvidenceFile, evidence_id, with_for_update=True, populate_existing=True)
+        if row is not None and row.hash_state == HASHING:
+            _count_failure(session, row, error)
+
+    def _reclaim(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reclaim < RECLAIM_EVERY:
+            return
+        self._last_reclaim = now
+        stale_before = clock.now() - timedelta(seconds=self.ctx.settings.hash_stale_seconds)
+        with self._open() as session:
+            rows = session.execute(
+                select(EvidenceFile).where(EvidenceFile.hash_state == HASHING,
+                                           EvidenceFile.hashed_at < stale_before)
+                .with_for_update(skip_locked=True)).scalars().all()
+            for row in rows:
+                logger.warning("evidence %s was left half-hashed; hashing it again", row.id)
+                _count_failure(session, row, "hashing did not finish (its worker stopped)")
+
+    # ---- hashes sent without their files ------------------------------------------------
+
+    def _match_submitted(self) -> int:
+        """Match the submitted hashes of filed reports that wait; answers how many."""
+        matched, limit = 0, SUBMITTED_BATCH
+        while not self._stopping.is_set():
+            try:
+                with self._open() as session:
+                    count = service.match_waiting_hashes(session, self.index, limit=limit)
+            except Exception as exc:
+                logger.exception("matching submitted hashes failed")
+                if limit > 1:  # one bad row must not hold up the others: one at a time
+                    limit = 1
+                    continue
+                with self._open() as session:
+                    service.set_aside_waiting_hash(session, f"{type(exc).__name__}: {exc}")
+                count = 1
+            matched += count
+            if count < limit:
+                return matched
+        return matched
+
+    # ---- retro-matching -----------------------------------------------------------------
+
+    def _rematch(self) -> None:
+        stale_before = clock.now() - timedelta(seconds=self.ctx.settings.hash_stale_seconds)
+        while not self._stopping.is_set():
+            with self._open() as session:
+                rematch.queue_finished_imports(session)
+                job = rematch.claim_job(session, stale_before=stale_before)
+                if job is None or job.import_id is None:
+                    return
+                job_id, import_id = job.id, job.import_id
+            try:
+                made = rematch.run_job(self._open, self.index, job_id, import_id)
+                logger.info("re-matched stored files against import %s: %d matches", import_id, made)
+            except Exception as exc:
+                logger.exception("re-matching import %s failed", import_id)
+                with self._open() as session:
+                    rematch.fail_job(session, job_id, f"{type(exc).__name__}: {exc}",
+                                     max_attempts=MAX_ATTEMPTS)
+
+
+def _count_failure(session: Session, row: EvidenceFile, error: str) -> None:
+    """One more failed attempt at hashing this file: back to pending, or failed for good."""
+    job = session.execute(select(HashJob).where(HashJob.kind == FILE_JOB,
+                                                HashJob.evidence_id == row.id)).scalar()
+    now = clock.now()
+    if job is None:
+        job = HashJob(kind=FILE_JOB, evidence_id=row.id, state=JobState.queued, attempts=0,
+                      created_at=now, error="")
+        session.add(job)
+    job.attempts += 1
+    job.error, job.started_at = error[:2000], now
+    if job.attempts < MAX_ATTEMPTS:
+        row.hash_state, row.hashed_at = PENDING, None
+        return
+    job.state, job.finished_at = JobState.failed, now
+    row.hash_state, row.hashed_at = FAILED, now
+    evidence_service.record_custody(session, row, action="hash_failed", actor=matcher.ACTOR,
+                                    details={"error": error[:500], "attempts": job.attempts})
