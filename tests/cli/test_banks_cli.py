@@ -54,7 +54,7 @@ def test_create_list_enable_disable_and_threshold(settings: Settings) -> None:
     assert listed(settings)["Industry list"] | {"last_import": None} == row | {
         "threshold": 16, "last_import": None}
     too_far = tipline(settings, "set-threshold", "Industry list", "99")
-    assert too_far.exit_code == 1 and "0 to 64" in too_far.output
+    assert too_far.exit_code == 1 and "0 to 32" in too_far.output
     unknown = tipline(settings, "enable", "Nope")
     assert unknown.exit_code == 1 and "No hash bank named 'Nope'" in unknown.output
 

@@ -153,8 +153,8 @@ def test_only_admins_reach_the_bank_pages(client: TestClient, ctx: AppContext,
 @pytest.mark.parametrize(("fields", "field", "message", "status"), [
     ({"name": "  "}, "name", "A bank name of 1 to 120 characters is needed.", 422),
     ({"category_scheme": ""}, "category_scheme", "Choose a category scheme.", 422),
-    ({"pdq_threshold": "thirty"}, "pdq_threshold", "whole number of bits from 0 to 64", 422),
-    ({"pdq_threshold": "65"}, "pdq_threshold", "distance from 0 to 64 bits", 422),
+    ({"pdq_threshold": "thirty"}, "pdq_threshold", "whole number of bits from 0 to 32", 422),
+    ({"pdq_threshold": "33"}, "pdq_threshold", "distance from 0 to 32 bits", 422),
     ({"default_category": "C"}, "default_category", "is not a category of the industry scheme", 422),
 ])
 def test_a_bad_bank_form_is_shown_again_with_the_error_at_its_field(
@@ -208,7 +208,7 @@ def test_a_bank_is_listed_switched_off_and_on_and_given_a_threshold(
     refused = admin.post(f"/staff/banks/{bank_id}/threshold",
                          data={"csrf_token": token, "pdq_threshold": "-1"})
     assert refused.status_code == 422
-    assert "0 to 64" in text_of(refused.text, "pdq_threshold-error")
+    assert "0 to 32" in text_of(refused.text, "pdq_threshold-error")
     forged = admin.post(f"/staff/banks/{bank_id}/enabled", data={"csrf_token": "x", "enabled": "no"})
     assert forged.status_code == 403
 

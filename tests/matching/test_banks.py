@@ -78,8 +78,8 @@ def test_create_bank_refuses_bad_input(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
         with pytest.raises(Conflict, match="already exists"):
             banks.create_bank(session, name="taken", category_scheme=CategoryScheme.custom, actor="a")
-        for threshold in (-1, 65):
-            with pytest.raises(InvalidInput, match="0 to 64"):
+        for threshold in (-1, 33):
+            with pytest.raises(InvalidInput, match="0 to 32"):
                 banks.create_bank(session, name="new", category_scheme=CategoryScheme.custom,
                                   pdq_threshold=threshold, actor="a")
         with pytest.raises(InvalidInput, match="not a category of the vics scheme"):
@@ -89,7 +89,7 @@ def test_create_bank_refuses_bad_input(sessions: sessionmaker[Session]) -> None:
             banks.create_bank(session, name="  ", category_scheme=CategoryScheme.vics, actor="a")
     with transaction(sessions) as session:
         banks.create_bank(session, name="edge", category_scheme=CategoryScheme.custom,
-                          pdq_threshold=64, actor="a")
+                          pdq_threshold=32, actor="a")
 
 
 def test_missing_banks_and_imports_are_not_found(sessions: sessionmaker[Session]) -> None:
@@ -117,7 +117,7 @@ def test_enable_disable_and_threshold_are_audited(sessions: sessionmaker[Session
         assert bank.pdq_threshold == 12
         assert (bank.updated_at - created).total_seconds() >= 60
         with pytest.raises(InvalidInput):
-            banks.set_threshold(session, bank, 65, actor="a")
+            banks.set_threshold(session, bank, 33, actor="a")
         banks.set_enabled(session, bank, True, actor="a")
     with transaction(sessions) as session:
         assert banks.get_bank_by_name(session, "b").enabled is True

@@ -85,9 +85,11 @@ class MatchIndex:
         return len(videos) + sum(len(ids) for ids, _ in pages)
 
     def load_import(self, session: Session, import_id: uuid.UUID) -> int:
-        """Make sure every PDQ and vPDQ entry of one import is loaded. An import commits in
-        one transaction, so its entries were all visible to a refresh or none was: its
-        first and last PDQ entries tell which."""
+        """Make sure every PDQ and vPDQ entry of one import is loaded. An import commits
+        batch by batch in id order, so a refresh saw none of it, a prefix, or all of it: its
+        first and last PDQ entries tell whether anything is missing. (On PostgreSQL, a
+        batch of another import committing out of id order in the middle of this one could
+        leave a gap these ends do not show; the entries are loaded at the next start.)"""
         with self._lock:
             mine = and_(BankEntry.import_id == import_id, BankEntry.id <= self._upto)
             ends = [session.execute(select(BankEntry.id, BankEntry.value)

@@ -156,8 +156,11 @@ class HashWorker:
     def run_once(self) -> int:
         """One pass: hash and match every pending file, then run the waiting rematch jobs.
         Answers how many files were hashed (tests call this directly)."""
-        if not self.index.ready.is_set():
-            self.index.refresh(self._open)
+        # Entries committed since the last refresh are loaded before anything is matched: a
+        # file hashed between an import's end and the periodic refresh would otherwise miss
+        # them for good (the import's rematch job may already have run). Cheap when nothing
+        # is new: one max(id) query.
+        self.index.refresh(self._open)
         self._reclaim()
         hashed = self._hash_pending()
         self._match_submitted()
