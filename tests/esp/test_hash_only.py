@@ -120,3 +120,39 @@ def test_retract_removes_the_hashes(client: TestClient, auth: dict[str, str],
     assert send(client, auth, report_id, body).status_code == 201
     assert client.post(f"{BASE}/reports/{report_id}/retract", headers=auth).status_code == 200
     assert stored(sessions) == []
+
+
+def test_hash_only_leads_are_matched_by_the_worker(
+        client: TestClient, auth: dict[str, str], sessions: sessionmaker[Session]) -> None:
+    """Through the API to a match: an MD5 and a near PDQ (distance 3) in a bank are matched
+    once the report is filed; an unknown hash is not; the report's priority rises."""
+    from tests.matching.bank_fixtures import add_entries, make_bank
+    from tipline.matching.models import HashMatch
+    from tipline.matching.worker import HashWorker
+    from tipline.reports.models import Report
+
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    bank_id = make_bank(ctx, "Survivor-reported images", default_category="B2")
+    banked_pdq = "0f" * 32
+    add_entries(ctx, bank_id, [(HashKind.md5, MD5.lower(), "A2"), (HashKind.pdq, banked_pdq, None)])
+    near = "0f" * 31 + "08"  # three bits away from the banked PDQ
+    report_id = opened(client, auth)
+    assert send(client, auth, report_id, {"hashes": [
+        {"type": "MD5", "value": MD5}, {"type": "PDQ", "value": near, "quality": 100},
+        {"type": "SHA1", "value": "ab" * 20}]}).status_code == 201
+    assert client.post(f"{BASE}/reports/{report_id}/finish", headers=auth).status_code == 200
+
+    worker = HashWorker(ctx, workers=1)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
+    with sessions() as session:
+        rows = {row.id: row for row in stored(sessions)}
+        assert all(row.matched_at is not None for row in rows.values())
+        matches = list(session.execute(select(HashMatch)).scalars())
+        found = sorted((rows[m.submitted_hash_id].kind.value, m.category, m.distance)  # type: ignore[index]
+                       for m in matches)
+        assert found == [("md5", "A2", 0), ("pdq", "B2", 3)]
+        report = session.get_one(Report, matches[0].report_id)
+        assert any(reason.startswith("known material: ") for reason in report.priority_reasons)
