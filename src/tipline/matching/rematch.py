@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, func, or_, select
@@ -193,31 +194,33 @@ Batch = tuple[uuid.UUID | None, int, int]  # (last id, rows, matches made)
 
 def _evidence_batch(session: Session, new: _NewEntries, after: uuid.UUID | None,
                     batch: int) -> Batch:
-    query = (select(EvidenceFile).where(EvidenceFile.hash_state.in_(HASHED_STATES))
-             .order_by(EvidenceFile.id).limit(batch))
-    if after is not None:
-        query = query.where(EvidenceFile.id > after)
-    rows = list(session.execute(query).scalars())
-    if not rows:
-        return after, 0, 0
-    ids = [row.id for row in rows]
-    probes = [Probe.of_evidence(row) for row in rows]
-    return ids[-1], len(rows), _store(session, new, ids, probes, new.exact_evidence(session, ids))
+    return _rows_batch(session, new, after, batch, EvidenceFile,
+                       EvidenceFile.hash_state.in_(HASHED_STATES), Probe.of_evidence,
+                       new.exact_evidence)
 
 
 def _submitted_batch(session: Session, new: _NewEntries, after: uuid.UUID | None,
                      batch: int) -> Batch:
     # Hashes of a partner report still open wait for it: they are matched when it is filed.
-    query = (select(SubmittedHash).where(SubmittedHash.report_id.is_not(None))
-             .order_by(SubmittedHash.id).limit(batch))
+    return _rows_batch(session, new, after, batch, SubmittedHash,
+                       SubmittedHash.report_id.is_not(None), Probe.of_submitted,
+                       new.exact_submitted)
+
+
+def _rows_batch(session: Session, new: _NewEntries, after: uuid.UUID | None, batch: int,
+                table: Any, condition: Any, probe: Callable[[Any], Probe],
+                exact: Callable[[Session, Sequence[uuid.UUID]], list[tuple[uuid.UUID, int]]]) -> Batch:
+    """The next `batch` rows (files or submitted hashes) after `after`, in id order,
+    matched against the import's new entries."""
+    query = select(table).where(condition).order_by(table.id).limit(batch)
     if after is not None:
-        query = query.where(SubmittedHash.id > after)
+        query = query.where(table.id > after)
     rows = list(session.execute(query).scalars())
     if not rows:
         return after, 0, 0
     ids = [row.id for row in rows]
-    probes = [Probe.of_submitted(row) for row in rows]
-    return ids[-1], len(rows), _store(session, new, ids, probes, new.exact_submitted(session, ids))
+    return ids[-1], len(rows), _store(session, new, ids, [probe(row) for row in rows],
+                                      exact(session, ids))
 
 
 def _store(session: Session, new: _NewEntries, ids: list[uuid.UUID], probes: list[Probe],
