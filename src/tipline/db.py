@@ -7,13 +7,13 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, Table, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -159,3 +159,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             raise
         finally:
             session.close()
+
+
+def insert_new(session: Session, objects: Iterable[Base]) -> None:
+    """Write rows built as ORM objects with one Core executemany per table, in the order
+    the tables first appear (parents before children), bypassing the unit of work.
+
+    For rows written once and not read back in the same transaction (a partner batch's
+    reports, identifiers, evidence and custody events), the ORM's flush bookkeeping costs
+    several times the insert itself. The objects stay transient: later changes to them
+    are not saved."""
+    tables: dict[Table, list[dict[str, Any]]] = {}
+    for obj in objects:
+        table = obj.__table__
+        assert isinstance(table, Table)
+        values = obj.__dict__
+        row: dict[str, Any] = {}
+        for column in table.columns:
+            if column.key in values:
+                row[column.key] = values[column.key]
+            elif column.default is None:
+                row[column.key] = None
+            else:
+                # The column's Python default, as a flush would apply it (callables take a context).
+                default: Any = column.default
+                row[column.key] = default.arg if default.is_scalar else default.arg(None)
+        tables.setdefault(table, []).append(row)
+    connection = session.connection()
+    for table, rows in tables.items():
+        connection.execute(table.insert(), rows)

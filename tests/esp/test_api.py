@@ -14,6 +14,7 @@ from tests.esp.conftest import GOLDEN, basic, make_partner
 from tests.helpers import png_bytes
 from tipline.context import AppContext
 from tipline.esp.models import EspFile, EspReport, EspReportState
+from tipline.esp import service
 from tipline.esp.service import Credentials
 from tipline.evidence import service as evidence
 from tipline.evidence.models import CustodyEvent, EvidenceFile
@@ -215,3 +216,16 @@ def test_xsd_is_our_own_schema(esp_client: TestClient, auth: dict[str, str]) -> 
     assert root.name == "xs:schema"
     assert "Written by the Tipline project" in response.text
     assert '<xs:element name="incidentSummary" minOccurs="1" maxOccurs="1">' in response.text
+
+
+def test_a_report_number_drawn_twice_is_drawn_again(esp_client: TestClient, auth: dict[str, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Report numbers are random; a number already taken is skipped (the unique index says
+    so), never reused and never an endless retry."""
+    first = submit(esp_client, auth)
+    low = service.REPORT_ID_RANGE[0]
+    draws = iter([first - low, first - low, 12_345])
+    monkeypatch.setattr(service.secrets, "randbelow", lambda _n: next(draws))
+    second = submit(esp_client, auth)
+    assert second == low + 12_345 != first
+    assert next(draws, None) is None  # exactly three draws: two collisions, then a free number

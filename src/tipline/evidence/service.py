@@ -30,16 +30,52 @@ def record_custody(
     actor: str,
     details: dict[str, Any] | None = None,
 ) -> CustodyEvent:
+    event = custody_event(session, evidence, action=action, actor=actor, details=details)
+    session.add(event)
+    return event
+
+
+def custody_event(
+    session: Session,
+    evidence: EvidenceFile,
+    *,
+    action: str,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> CustodyEvent:
+    """A custody event and its audit entry, not added to the session (`record_custody` adds it)."""
     event = CustodyEvent(
-        evidence_id=evidence.id, at=clock.now(), action=action, actor=actor,
+        id=new_id(), evidence_id=evidence.id, at=clock.now(), action=action, actor=actor,
         sha256=evidence.sha256, details=json.dumps(details or {}, sort_keys=True),
     )
-    session.add(event)
     audit.record(
         session, actor=actor, action=f"custody.{action}", object_type="evidence",
         object_id=str(evidence.id), details={"sha256": evidence.sha256, **(details or {})},
     )
     return event
+
+
+def new_evidence(
+    session: Session,
+    keys: crypto.Keys,
+    blob: StagedBlob,
+    *,
+    report_id: uuid.UUID,
+    actor: str,
+    message_id: uuid.UUID | None = None,
+) -> tuple[EvidenceFile, CustodyEvent]:
+    """`attach_blob` without adding anything: the evidence row and its "received" event,
+    for a caller that writes many at once (`db.insert_new`)."""
+    evidence = EvidenceFile(
+        id=new_id(), report_id=report_id, message_id=message_id, blob_name=blob.name,
+        wrapped_key=blob.wrapped_key, size=blob.size, media_type=blob.media_type,
+        sha256=blob.sha256, md5=blob.md5, received_at=clock.now(),
+        name_sealed=crypto.seal(keys.derive("evidence-names"), blob.original_name.encode(), NAME_CONTEXT)
+        if blob.original_name else None,
+    )
+    received = custody_event(session, evidence, action="received", actor=actor,
+                             details={"size": blob.size, "md5": blob.md5, "media_type": blob.media_type})
+    return evidence, received
 
 
 def attach_blob(
@@ -52,18 +88,9 @@ def attach_blob(
     message_id: uuid.UUID | None = None,
 ) -> EvidenceFile:
     """Record a staged blob and its "received" custody event in the caller's transaction."""
-    evidence = EvidenceFile(
-        id=new_id(), report_id=report_id, message_id=message_id, blob_name=blob.name,
-        wrapped_key=blob.wrapped_key, size=blob.size, media_type=blob.media_type,
-        sha256=blob.sha256, md5=blob.md5, received_at=clock.now(),
-        name_sealed=crypto.seal(keys.derive("evidence-names"), blob.original_name.encode(), NAME_CONTEXT)
-        if blob.original_name else None,
-    )
-    session.add(evidence)
-    record_custody(
-        session, evidence, action="received", actor=actor,
-        details={"size": blob.size, "md5": blob.md5, "media_type": blob.media_type},
-    )
+    evidence, received = new_evidence(session, keys, blob, report_id=report_id, actor=actor,
+                                      message_id=message_id)
+    session.add_all((evidence, received))
     return evidence
 
 

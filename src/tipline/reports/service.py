@@ -52,6 +52,23 @@ def create_report(
     codename_lookup: str | None,
     actor: str,
 ) -> Report:
+    report = new_report(session, keys, data, source=source, codename_lookup=codename_lookup, actor=actor)
+    # No flush: the row is written with the rest of the transaction (ids are made here).
+    session.add(report)
+    return report
+
+
+def new_report(
+    session: Session,
+    keys: crypto.Keys,
+    data: ReportCreate,
+    *,
+    source: Source,
+    codename_lookup: str | None,
+    actor: str,
+) -> Report:
+    """The report object and its audit entry, not yet added to the session: `create_report`
+    adds it; a partner batch inserts many at once (`db.insert_new`)."""
     now = clock.now()
     contact = data.contact if data.contact and not data.contact.is_empty() else None
     report = Report(
@@ -71,8 +88,6 @@ def create_report(
         ) if contact else None,
         language=data.language, codename_hash=codename_lookup,
     )
-    # No flush: the row is written with the rest of the transaction (ids are made here).
-    session.add(report)
     audit.record(
         session, actor=actor, action="report.create", object_type="report",
         object_id=str(report.id),

@@ -56,12 +56,15 @@ def index_report(session: Session, report: Report) -> int:
 
 def add_identifiers(session: Session, found: dict[uuid.UUID, list[identifiers.Identifier]]) -> None:
     """Index new reports (nothing to replace yet), without a flush of its own."""
+    session.add_all(identifier_rows(found))
+
+
+def identifier_rows(found: dict[uuid.UUID, list[identifiers.Identifier]]) -> list[ReportIdentifier]:
+    """The index rows of new reports, not added to any session."""
     now = clock.now()
-    session.add_all(
-        ReportIdentifier(id=new_id(), report_id=report_id, kind=item.kind, value=item.value,
-                         raw=item.raw, created_at=now)
-        for report_id, items in found.items() for item in items
-    )
+    return [ReportIdentifier(id=new_id(), report_id=report_id, kind=item.kind, value=item.value,
+                             raw=item.raw, created_at=now)
+            for report_id, items in found.items() for item in items]
 
 
 def count_related_new(session: Session, found: dict[uuid.UUID, list[identifiers.Identifier]]) -> dict[uuid.UUID, int]:

@@ -20,6 +20,7 @@ from tipline.reports.enums import IncidentType, Source
 from tipline.reports.models import Report
 from tipline.reports.states import ReportStatus
 from tipline.triage import correlation, identifiers, priority
+from tipline.triage.models import ReportIdentifier
 
 OPEN_STATUSES = (ReportStatus.received, ReportStatus.in_review)
 PAGE_SIZE = 50
@@ -34,11 +35,17 @@ def on_new_reports(session: Session, new: list[tuple[Report, dict[str, str]]]) -
     """The same for reports filed together (a partner API batch): their identifiers, and a
     priority that counts the other reports, earlier or in this batch, about the same people.
     One query for the whole batch."""
+    session.add_all(score_new_reports(session, new))
+
+
+def score_new_reports(session: Session, new: list[tuple[Report, dict[str, str]]]) -> list[ReportIdentifier]:
+    """`on_new_reports` without adding anything: the reports get their priority, and their
+    identifier rows are returned for the caller to write (after the reports themselves)."""
     found = {report.id: identifiers.extract(report) for report, _extra in new}
     related = correlation.count_related_new(session, found)
     for report, extra in new:
         priority.apply(report, same_suspect_reports=related[report.id], extra=extra)
-    correlation.add_identifiers(session, found)
+    return correlation.identifier_rows(found)
 
 
 @dataclass(frozen=True)
