@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tipline import __version__, crypto, i18n
 from tipline.context import AppContext
 from tipline.db import make_engine, make_sessionmaker
+from tipline.esp import geo
 from tipline.esp import service as esp_service
 from tipline.evidence.blobstore import BlobStore
 from tipline.matching.worker import HashWorker
@@ -71,6 +73,8 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
         interval = settings.esp_purge_interval_seconds
         if surface in (Surface.partner, Surface.all) and interval > 0:
             purging = asyncio.create_task(esp_service.purge_expired_every(ctx, interval))
+        if surface in (Surface.partner, Surface.all):
+            threading.Thread(target=geo.warm, name="tipline-geo-load", daemon=True).start()
         # Hashing and matching of stored files, in threads and child processes of its own.
         hashing = HashWorker(ctx) if settings.hash_workers > 0 else None
         if hashing is not None:

@@ -65,6 +65,12 @@ def _database(data_file: str | Path | None) -> _Database:
     return found
 
 
+def warm(data_file: str | Path | None = None) -> None:
+    """Load the database now (a partner server does this in the background at start-up), so
+    that the first finished report does not wait for it."""
+    _database(data_file)
+
+
 def lookup(ip: str, *, data_file: str | Path | None = None) -> Hint | None:
     """The country an address is registered to in the offline database, or None for a
     private, reserved, documentation or unknown address, or text that is not an address.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,11 +141,18 @@ def _insert_report(session: Session, values: dict[str, Any]) -> int:
             return candidate
 
 
+# Built once: the hot path's statements only take parameters (no construction per call).
+_SELECT_OWNED = (select(*_STATE).where(_REPORTS.c.report_id == bindparam("b_number"),
+                                       _REPORTS.c.partner_id == bindparam("b_partner")).with_for_update())
+_INSERT_FILE = insert(_FILES)
+_SELECT_FILE = select(_FILES.c.id).where(_FILES.c.esp_report_id == bindparam("b_report"),
+                                         _FILES.c.file_id == bindparam("b_file"))
+
+
 def _owned(session: Session, partner_id: uuid.UUID, report_id: int) -> AnyRow:
     """The partner's report in any state, locked; unknown, foreign and expired ones are all 5001."""
     row = session.connection().execute(
-        select(*_STATE).where(_REPORTS.c.report_id == report_id, _REPORTS.c.partner_id == partner_id)
-        .with_for_update()).one_or_none()
+        _SELECT_OWNED, {"b_number": report_id, "b_partner": partner_id}).one_or_none()
     if row is None or (row.state == EspReportState.open and expires_at(row) <= clock.now()):
         raise EspError(Code.report_not_found, "Report does not exist", report_id=report_id)
     return row
@@ -160,8 +167,12 @@ def _open(session: Session, partner_id: uuid.UUID, report_id: int) -> AnyRow:
     return report
 
 
+_UPDATE_REPORT = update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
+_UPDATE_FILE = update(_FILES).where(_FILES.c.id == bindparam("b_id"))
+
+
 def _change(session: Session, row_id: uuid.UUID, **values: Any) -> None:
-    session.connection().execute(update(_REPORTS).where(_REPORTS.c.id == row_id).values(**values))
+    session.connection().execute(_UPDATE_REPORT, {"b_id": row_id, **values})
 
 
 # Every change below runs as an operation of the group-commit writer (tipline.batching): it
@@ -237,11 +248,11 @@ async def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob:
         report = _open(session, partner_id, report_id)
         now = clock.now()
         file_id = secrets.token_hex(16)
-        session.connection().execute(insert(_FILES).values(
-            id=new_id(), file_id=file_id, esp_report_id=report.id, uploaded_at=now,
-            blob_name=blob.name, wrapped_key=blob.wrapped_key, size=blob.size,
-            media_type=blob.media_type, sha256=blob.sha256, md5=blob.md5, name_sealed=name_sealed,
-            needs_legal_basis=True))
+        session.connection().execute(_INSERT_FILE, {
+            "id": new_id(), "file_id": file_id, "esp_report_id": report.id, "uploaded_at": now,
+            "blob_name": blob.name, "wrapped_key": blob.wrapped_key, "size": blob.size,
+            "media_type": blob.media_type, "sha256": blob.sha256, "md5": blob.md5, "name_sealed": name_sealed,
+            "needs_legal_basis": True})
         _change(session, report.id, last_change_at=now)
         return Uploaded(report.report_id, file_id, blob.md5)
 
@@ -260,14 +271,14 @@ async def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict
     def operation(session: Session) -> tuple[int, str]:
         report = _open(session, partner_id, report_id)
         connection = session.connection()
-        row_id = connection.execute(select(_FILES.c.id).where(
-            _FILES.c.esp_report_id == report.id, _FILES.c.file_id == file_id)).scalar_one_or_none()
+        row_id = connection.execute(_SELECT_FILE, {"b_report": report.id, "b_file": file_id}).scalar_one_or_none()
         if row_id is None:
             raise EspError(Code.file_not_found, "File does not exist", report_id=report_id)
         viewed = details.get("fileViewedByEsp")
-        connection.execute(update(_FILES).where(_FILES.c.id == row_id).values(
-            details=details, viewed_by_esp=viewed, exif_viewed_by_esp=details.get("exifViewedByEsp"),
-            publicly_available=details.get("publiclyAvailable"), needs_legal_basis=viewed is not True))
+        connection.execute(_UPDATE_FILE, {
+            "b_id": row_id, "details": details, "viewed_by_esp": viewed,
+            "exif_viewed_by_esp": details.get("exifViewedByEsp"),
+            "publicly_available": details.get("publiclyAvailable"), "needs_legal_basis": viewed is not True})
         _change(session, report.id, last_change_at=clock.now())
         return report_id, file_id
 

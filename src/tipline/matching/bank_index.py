@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Select, String, Table, and_, func, select, type_coerce
+from sqlalchemy import Table, TextClause, and_, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -66,19 +66,17 @@ class MatchIndex:
             after = self._upto
             while after < highest:
                 with open_session() as session:
-                    result = session.connection().execute(_entry_page(after, highest))
-                    # The driver's own tuples (ints and text need no conversion): building
-                    # ORM or Core rows doubled the time to load millions of entries.
-                    rows = result.cursor.fetchall()
-                    result.close()
-                pdq = [(entry_id, value) for entry_id, kind, value in rows if kind == "pdq"]
-                if pdq:
-                    pages.append(_pdq_arrays(pdq))
-                if len(rows) < LOAD_PAGE:
+                    connection = session.connection()
+                    last, count, ids, values = connection.execute(
+                        _page_query(connection.dialect.name),
+                        {"after": after, "highest": highest, "page": LOAD_PAGE}).one()
+                if ids:
+                    pages.append(_page_arrays(ids, values))
+                if count < LOAD_PAGE:
                     break
                 if cancelled():
                     return 0
-                after = rows[-1][0]
+                after = last
             self._add_pdq(pages, whole=self._upto == 0)
             self._upto = max(self._upto, highest)
         self.ready.set()
@@ -146,13 +144,32 @@ def _pdq_arrays(rows: Sequence[Any]) -> tuple[Ids, NDArray[np.uint8]]:
     return ids, hashes.reshape(-1, HASH_BYTES)
 
 
-def _entry_page(after: int, highest: int) -> Select[int, str, str]:
-    # Every kind, filtered by the caller: with a condition on kind, SQLite walks the
-    # (kind, value) index and sorts each page, PostgreSQL may scan the table; by id alone
-    # both read the primary key in order.
-    return (select(_ENTRY.c.id, type_coerce(_ENTRY.c.kind, String), _ENTRY.c.value)
-            .where(_ENTRY.c.id > after, _ENTRY.c.id <= highest)
-            .order_by(_ENTRY.c.id).limit(LOAD_PAGE))
+# One page of entries by id, its PDQ ids and hex values each joined into one string by the
+# database: a row per entry through the driver (a Python tuple, an int and a str each) was
+# most of the time to load millions of entries. Both strings are built in the same pass
+# over the same rows, so the n-th id belongs to the n-th value. The page is read by id
+# alone (kind is tested per row): with a condition on kind, SQLite walks the (kind, value)
+# index and sorts each page, and PostgreSQL may scan the table.
+_PAGE_SQLITE = text(
+    "SELECT max(id), count(*), group_concat(CASE WHEN kind = 'pdq' THEN id END, ','), "
+    "group_concat(CASE WHEN kind = 'pdq' THEN value END, '') FROM (SELECT id, kind, value "
+    f"FROM {_ENTRY.name} WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page)")
+_PAGE_POSTGRESQL = text(
+    "SELECT max(id), count(*), string_agg(CASE WHEN kind = 'pdq' THEN id::text END, ',' ORDER BY id), "
+    "string_agg(CASE WHEN kind = 'pdq' THEN value END, '' ORDER BY id) FROM (SELECT id, kind, value "
+    f"FROM {_ENTRY.name} WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page) AS page")
+
+
+def _page_query(dialect: str) -> TextClause:
+    return _PAGE_SQLITE if dialect == "sqlite" else _PAGE_POSTGRESQL
+
+
+def _page_arrays(ids: str, values: str) -> tuple[Ids, NDArray[np.uint8]]:
+    numbers = np.array(ids.split(","), dtype=np.int64)
+    hashes = np.frombuffer(bytes.fromhex(values), np.uint8).reshape(-1, HASH_BYTES)
+    if len(numbers) != len(hashes):
+        raise ValueError("a page of PDQ entries did not parse (ids and values differ in number)")
+    return numbers, hashes
 
 
 def _vpdq_rows(session: Session, *conditions: Any) -> list[Any]:
