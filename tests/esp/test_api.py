@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.esp.conftest import GOLDEN, basic, make_partner
 from tests.helpers import png_bytes
 from tipline.context import AppContext
-from tipline.esp.models import EspFile, EspReport, EspReportState
 from tipline.esp import service
+from tipline.esp.models import EspFile, EspReport, EspReportState
 from tipline.esp.service import Credentials
 from tipline.evidence import service as evidence
 from tipline.evidence.models import CustodyEvent, EvidenceFile

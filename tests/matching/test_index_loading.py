@@ -39,8 +39,10 @@ def test_every_pdq_entry_is_loaded_with_its_own_id_across_pages(
 
     index = bank_index.MatchIndex()
     with transaction(sessions) as session:
-        expected = {entry_id: value for entry_id, value in session.execute(
-            select(BankEntry.id, BankEntry.value).where(BankEntry.kind == HashKind.pdq))}
+        rows = session.execute(select(BankEntry.id, BankEntry.value).where(BankEntry.kind == HashKind.pdq))
+        expected: dict[int, str] = {}
+        for entry_id, value in rows:
+            expected[entry_id] = value
     loaded = index.refresh(lambda: transaction(sessions))
     assert loaded == len(expected) == 115
     for entry_id, value in expected.items():

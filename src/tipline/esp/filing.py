@@ -65,8 +65,8 @@ def file_reports(session: Session, ctx: AppContext,
         doc, partner = documents[esp_id], partners[documents[esp_id].partner_id]
         actor = f"partner:{partner.username}"
         data = mapping.report_create(doc.document, partner_name=partner.name, esp_report_id=doc.report_id)
-        report = reports.new_report(session, ctx.keys, data, source=Source.partner,
-                                    codename_lookup=None, actor=actor)
+        report = reports.create_report(session, ctx.keys, data, source=Source.partner,
+                                       codename_lookup=None, actor=actor, add=False)
         # Where the reported person's IP addresses point: a routing hint, never authoritative.
         mapping.apply_ip_country_hint(report, doc.document)
         # Victims' and intended recipients' identifiers, kept apart from the suspect's.
@@ -152,12 +152,14 @@ def _evidence(session: Session, ctx: AppContext, row: AnyRow, tipline_report_id:
     blob = StagedBlob(name=row.blob_name, path=ctx.blobs.path_for(row.blob_name),
                       wrapped_key=row.wrapped_key, size=row.size, media_type=row.media_type,
                       sha256=row.sha256, md5=row.md5, original_name=name)
-    found, received = evidence.new_evidence(session, ctx.keys, blob, report_id=tipline_report_id, actor=actor)
-    described = evidence.custody_event(session, found, action="described", actor=actor, details={
+    found, received = evidence.attach_blob(session, ctx.keys, blob, report_id=tipline_report_id,
+                                           actor=actor, add=False)
+    details = row.details or {}
+    described = evidence.record_custody(session, found, action="described", actor=actor, add=False, details={
         "esp_file_id": row.file_id, "uploaded_at": row.uploaded_at.isoformat(),
         "viewed_by_esp": row.viewed_by_esp, "exif_viewed_by_esp": row.exif_viewed_by_esp,
         "publicly_available": row.publicly_available, "needs_legal_basis": row.needs_legal_basis,
-        "relevance": (row.details or {}).get("fileRelevance", "Reported"),
-        "industry_classification": (row.details or {}).get("industryClassification"),
+        "relevance": details.get("fileRelevance", "Reported"),
+        "industry_classification": details.get("industryClassification"),
     })
     return found, received, described

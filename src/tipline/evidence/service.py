@@ -29,53 +29,21 @@ def record_custody(
     action: str,
     actor: str,
     details: dict[str, Any] | None = None,
+    add: bool = True,
 ) -> CustodyEvent:
-    event = custody_event(session, evidence, action=action, actor=actor, details=details)
-    session.add(event)
-    return event
-
-
-def custody_event(
-    session: Session,
-    evidence: EvidenceFile,
-    *,
-    action: str,
-    actor: str,
-    details: dict[str, Any] | None = None,
-) -> CustodyEvent:
-    """A custody event and its audit entry, not added to the session (`record_custody` adds it)."""
+    """A custody event and its audit entry; with add=False the event is not added to the
+    session (the caller writes it, e.g. with `db.insert_new`)."""
     event = CustodyEvent(
         id=new_id(), evidence_id=evidence.id, at=clock.now(), action=action, actor=actor,
         sha256=evidence.sha256, details=json.dumps(details or {}, sort_keys=True),
     )
+    if add:
+        session.add(event)
     audit.record(
         session, actor=actor, action=f"custody.{action}", object_type="evidence",
         object_id=str(evidence.id), details={"sha256": evidence.sha256, **(details or {})},
     )
     return event
-
-
-def new_evidence(
-    session: Session,
-    keys: crypto.Keys,
-    blob: StagedBlob,
-    *,
-    report_id: uuid.UUID,
-    actor: str,
-    message_id: uuid.UUID | None = None,
-) -> tuple[EvidenceFile, CustodyEvent]:
-    """`attach_blob` without adding anything: the evidence row and its "received" event,
-    for a caller that writes many at once (`db.insert_new`)."""
-    evidence = EvidenceFile(
-        id=new_id(), report_id=report_id, message_id=message_id, blob_name=blob.name,
-        wrapped_key=blob.wrapped_key, size=blob.size, media_type=blob.media_type,
-        sha256=blob.sha256, md5=blob.md5, received_at=clock.now(),
-        name_sealed=crypto.seal(keys.derive("evidence-names"), blob.original_name.encode(), NAME_CONTEXT)
-        if blob.original_name else None,
-    )
-    received = custody_event(session, evidence, action="received", actor=actor,
-                             details={"size": blob.size, "md5": blob.md5, "media_type": blob.media_type})
-    return evidence, received
 
 
 def attach_blob(
@@ -86,12 +54,23 @@ def attach_blob(
     report_id: uuid.UUID,
     actor: str,
     message_id: uuid.UUID | None = None,
-) -> EvidenceFile:
-    """Record a staged blob and its "received" custody event in the caller's transaction."""
-    evidence, received = new_evidence(session, keys, blob, report_id=report_id, actor=actor,
-                                      message_id=message_id)
-    session.add_all((evidence, received))
-    return evidence
+    add: bool = True,
+) -> tuple[EvidenceFile, CustodyEvent]:
+    """Record a staged blob and its "received" custody event in the caller's transaction.
+    With add=False neither is added to the session: a caller that writes many at once
+    (`db.insert_new`) writes them."""
+    evidence = EvidenceFile(
+        id=new_id(), report_id=report_id, message_id=message_id, blob_name=blob.name,
+        wrapped_key=blob.wrapped_key, size=blob.size, media_type=blob.media_type,
+        sha256=blob.sha256, md5=blob.md5, received_at=clock.now(),
+        name_sealed=crypto.seal(keys.derive("evidence-names"), blob.original_name.encode(), NAME_CONTEXT)
+        if blob.original_name else None,
+    )
+    if add:
+        session.add(evidence)
+    received = record_custody(session, evidence, action="received", actor=actor, add=add,
+                              details={"size": blob.size, "md5": blob.md5, "media_type": blob.media_type})
+    return evidence, received
 
 
 def original_name(keys: crypto.Keys, evidence: EvidenceFile) -> str:

@@ -153,11 +153,11 @@ def _pdq_arrays(rows: Sequence[Any]) -> tuple[Ids, NDArray[np.uint8]]:
 _PAGE_SQLITE = text(
     "SELECT max(id), count(*), group_concat(CASE WHEN kind = 'pdq' THEN id END, ','), "
     "group_concat(CASE WHEN kind = 'pdq' THEN value END, '') FROM (SELECT id, kind, value "
-    f"FROM {_ENTRY.name} WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page)")
+    "FROM hash_bank_entry WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page)")
 _PAGE_POSTGRESQL = text(
     "SELECT max(id), count(*), string_agg(CASE WHEN kind = 'pdq' THEN id::text END, ',' ORDER BY id), "
     "string_agg(CASE WHEN kind = 'pdq' THEN value END, '' ORDER BY id) FROM (SELECT id, kind, value "
-    f"FROM {_ENTRY.name} WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page) AS page")
+    "FROM hash_bank_entry WHERE id > :after AND id <= :highest ORDER BY id LIMIT :page) AS page")
 
 
 def _page_query(dialect: str) -> TextClause:

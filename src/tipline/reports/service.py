@@ -51,24 +51,10 @@ def create_report(
     source: Source,
     codename_lookup: str | None,
     actor: str,
+    add: bool = True,
 ) -> Report:
-    report = new_report(session, keys, data, source=source, codename_lookup=codename_lookup, actor=actor)
-    # No flush: the row is written with the rest of the transaction (ids are made here).
-    session.add(report)
-    return report
-
-
-def new_report(
-    session: Session,
-    keys: crypto.Keys,
-    data: ReportCreate,
-    *,
-    source: Source,
-    codename_lookup: str | None,
-    actor: str,
-) -> Report:
-    """The report object and its audit entry, not yet added to the session: `create_report`
-    adds it; a partner batch inserts many at once (`db.insert_new`)."""
+    """The report and its audit entry. With add=False the object is not added to the
+    session: a partner batch writes many at once (`db.insert_new`)."""
     now = clock.now()
     contact = data.contact if data.contact and not data.contact.is_empty() else None
     report = Report(
@@ -88,6 +74,9 @@ def new_report(
         ) if contact else None,
         language=data.language, codename_hash=codename_lookup,
     )
+    if add:
+        # No flush: the row is written with the rest of the transaction (ids are made here).
+        session.add(report)
     audit.record(
         session, actor=actor, action="report.create", object_type="report",
         object_id=str(report.id),
