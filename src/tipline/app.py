@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tipline import __version__, crypto, i18n
 from tipline.context import AppContext
 from tipline.db import make_engine, make_sessionmaker
+from tipline.esp import api as esp_api
 from tipline.esp import geo
 from tipline.esp import service as esp_service
 from tipline.evidence.blobstore import BlobStore
@@ -97,6 +98,9 @@ def create_app(settings: Settings, surface: Surface | str = Surface.all) -> Fast
     app.add_middleware(SecurityHeaders)
 
     app.add_middleware(ChooseLocale)
+    if surface in (Surface.partner, Surface.all):
+        # Outermost of ours: partner API requests skip the page middleware and routing.
+        app.add_middleware(esp_api.PartnerLane)
 
     web_errors.install(app)
     for router in _routers(surface):
@@ -143,7 +147,6 @@ def _routers(surface: Surface) -> list:  # type: ignore[type-arg]
     from tipline.routing import public_views as routing_views
 
     public.append(routing_views.router)
-    from tipline.esp import api as esp_api
     from tipline.esp import json_api as esp_json_api
 
     staff = _staff_routers()

@@ -111,12 +111,23 @@ class GroupCommitWriter:
                     batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            self._execute(batch)
+            self._execute(batch, top_up=True)
 
-    def _execute(self, batch: list[_Item]) -> None:
+    def _top_up(self, batch: list[_Item]) -> None:
+        """Add what arrived while the transaction waited for SQLite's write lock (held by
+        another server process): the busier the database, the larger the batches."""
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _execute(self, batch: list[_Item], *, top_up: bool = False) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with transaction(self._sessions) as session, session.no_autoflush:
+                if top_up:
+                    self._top_up(batch)
                 for item in batch:
                     outcomes.append(self._one(session, item))
                 run_batch_end(session)

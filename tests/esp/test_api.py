@@ -60,6 +60,19 @@ def test_status_echoes_the_partner(esp_client: TestClient, auth: dict[str, str],
                              "</responseDescription></reportResponse>")
 
 
+def test_partner_answers_carry_the_security_headers_and_other_requests_still_route(
+        esp_client: TestClient, auth: dict[str, str]) -> None:
+    # The partner lane (api.PartnerLane) answers these itself; the headers must not depend on it.
+    for response in (esp_client.get("/ispws/status", headers=auth), esp_client.get("/ispws/status")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    # What the lane does not know goes on to the application as before.
+    assert esp_client.get("/ispws/submit", headers=auth).status_code == 405
+    assert esp_client.post("/ispws/nothing", headers=auth).status_code == 404
+    assert esp_client.get("/healthz").json() == {"status": "ok", "surface": "partner"}
+
+
 @pytest.mark.parametrize("header", [
     None, "Basic " + "bm9wZTpub3Bl", "Bearer abc", "Basic !!!",
 ])

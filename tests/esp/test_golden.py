@@ -102,7 +102,7 @@ RESPONSES: dict[str, tuple[bytes, str, dict[str, Any]]] = {
     **{f"report_done_response_error_{code}.xml": (
         report_done_response(code, REPORT_ID), "ReportDoneResponse", _api_error(code, None, REPORT_ID))
         for code in (Code.report_not_found, Code.already_retracted, Code.already_finished)},
-    # An unexpected failure at finish (api.EspRoute): the report id is not known there.
+    # An unexpected failure at finish (api.partner_endpoint): the report id is not known there.
     "report_done_response_server_error.xml": (report_done_response(Code.server_error, 0), "ReportDoneResponse",
                                               _api_error(1000, None, 0)),
 }

@@ -143,3 +143,25 @@ def test_related_query_uses_the_indexes(ctx: AppContext) -> None:
         plan = " | ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
     assert "ix_report_identifier_kind_value" in plan, plan
     assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", "").replace("USING", ""), plan
+
+
+def test_counting_new_reports_looks_identifiers_up_in_the_index(ctx: AppContext) -> None:
+    """Each batch of partner reports asks which reports hold its identifiers: that must be a
+    lookup of (kind, value) in the index on either database, never a scan of a whole kind."""
+    query = correlation._HOLDERS.params(kind="username", values=["pixelplay:quiet_owl", "pixelplay:loud_owl"])
+    with ctx.sessions() as session:
+        sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+        if BACKEND == "sqlite":
+            plan = " | ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "ix_report_identifier_kind_value (kind=? AND value=?)" in plan, plan
+        else:
+            # A table of some size, as the planner's statistics see it.
+            report = new_report(session, ctx)
+            session.add_all(ReportIdentifier(report_id=report.id, kind="username", value=f"pixelplay:owl_{i}",
+                                             raw=f"owl_{i}", created_at=report.created_at) for i in range(2000))
+            session.flush()
+            session.execute(text("ANALYZE report_identifier"))
+            lines = [row[0] for row in session.execute(text(f"EXPLAIN {sql}"))]
+            assert any("ix_report_identifier_kind_value" in line for line in lines), lines
+            condition = next(line for line in lines if "Index Cond" in line)
+            assert "kind" in condition and "value" in condition, lines

@@ -5,7 +5,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from tipline.triage.identifiers import (
     Identifier,
@@ -275,3 +277,45 @@ def test_other_parties_named_by_a_partner_are_indexed_too() -> None:
     assert ("phone", "+442079460958") in values
     assert ("username", "instagram:little.star") in values
     assert ("username", "instagram:shadowfox_99") in values
+
+
+# --- phone numbers in free text ---------------------------------------------------------------
+
+def _phones(text: str, regions: list[str | None]) -> list[tuple[str, str]]:
+    from tipline.triage.identifiers import phones_in_text
+
+    return list(phones_in_text(text, regions))
+
+
+def test_timestamps_and_addresses_in_text_are_not_phone_numbers() -> None:
+    text = "IP 8.8.0.6 (Upload 2026-01-02T03:04:05+00:00), seen 2026-01-03 +01:00, ref 0045"
+    assert _phones(text, [None]) == []
+
+
+@pytest.mark.parametrize("written", [
+    "+44 20 7946 0958", "\uff0b44 20 7946 0958", "+(44) 20 7946 0958", "+ 44 20 7946 0958",
+    "0044 20 7946 0958",
+])
+def test_international_numbers_in_text_are_found_without_a_region(written: str) -> None:
+    text = f"Upload 2026-01-02T03:04:05+00:00. He wrote {written} twice."
+    assert [e164 for _raw, e164 in _phones(text, [None])] == ["+442079460958"]
+
+
+_FRAGMENTS = ["+44 20 7946 0958", "+1 201-555-0123", "0044 20 7946 0958", "+00:00", "+0", "+", " ",
+              "2026-01-02T03:04:05", "8.8.0.6", "call", "\uff0b", "(", ")", "-", "7946", "0958", "+(",
+              "+ 1", "33 1 23 45 67 89", "\u0664\u0664", "00"]
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12))
+def test_skipping_text_without_a_country_code_finds_the_same_numbers(parts: list[str]) -> None:
+    # The shortcut must never hide a number the full matcher would have read.
+    import phonenumbers
+
+    from tipline.triage.identifiers import _INTERNATIONAL_00
+
+    text = "".join(parts)
+    full = [(text[m.start:m.end].strip(), phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164))
+            for m in phonenumbers.PhoneNumberMatcher(_INTERNATIONAL_00.sub("+ ", text), None,
+                                                     leniency=phonenumbers.Leniency.VALID)]
+    assert _phones(text, [None]) == full

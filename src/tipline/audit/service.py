@@ -83,9 +83,7 @@ def write_pending(session: Session) -> int:
         return 0
     # Core on the session's connection: no ORM bookkeeping for rows nobody loads back.
     connection = session.connection()
-    head = connection.execute(
-        select(AuditHead.seq, AuditHead.row_hash).where(AuditHead.id == HEAD_ID).with_for_update()
-    ).one_or_none()
+    head = connection.execute(_READ_HEAD).one_or_none()
     seq, prev = (head.seq, head.row_hash) if head is not None else (0, GENESIS)
     rows: list[dict[str, Any]] = []
     for item in pending:
@@ -98,13 +96,17 @@ def write_pending(session: Session) -> int:
                      "object_id": item.object_id, "details": item.details,
                      "prev_hash": prev, "row_hash": row_hash})
         prev = row_hash
-    connection.execute(insert(cast(Table, AuditEntry.__table__)), rows)
-    heads = cast(Table, AuditHead.__table__)
-    if head is None:
-        connection.execute(insert(heads).values(id=HEAD_ID, seq=seq, row_hash=prev))
-    else:
-        connection.execute(update(heads).where(heads.c.id == HEAD_ID).values(seq=seq, row_hash=prev))
+    connection.execute(_INSERT_ENTRIES, rows)
+    connection.execute(_INSERT_HEAD if head is None else _UPDATE_HEAD, {"seq": seq, "row_hash": prev})
     return len(rows)
+
+
+# Built once: every committing transaction with audit entries runs these.
+_HEADS = cast(Table, AuditHead.__table__)
+_READ_HEAD = select(_HEADS.c.seq, _HEADS.c.row_hash).where(_HEADS.c.id == HEAD_ID).with_for_update()
+_INSERT_ENTRIES = insert(cast(Table, AuditEntry.__table__))
+_INSERT_HEAD = insert(_HEADS).values(id=HEAD_ID)
+_UPDATE_HEAD = update(_HEADS).where(_HEADS.c.id == HEAD_ID)
 
 
 @event.listens_for(Session, "before_commit")

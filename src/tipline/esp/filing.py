@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import Row, Table, bindparam, select, update
+from sqlalchemy import BindParameter, Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from tipline import crypto
@@ -39,22 +39,39 @@ _HASHES = cast(Table, SubmittedHash.__table__)
 # A result row of any shape (SQLAlchemy types rows by their columns).
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
+# Built once (every batch runs them): the batch's reports, files and partners, and the
+# links written back once the Tipline reports exist.
+
+
+def _ids() -> BindParameter[Any]:
+    return bindparam("b_ids", expanding=True)
+
+
+_SELECT_DOCUMENTS = select(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.partner_id, _REPORTS.c.opened_at,
+                           _REPORTS.c.document).where(_REPORTS.c.id.in_(_ids()))
+_SELECT_FILES = (select(_FILES).where(_FILES.c.esp_report_id.in_(_ids()))
+                 .order_by(_FILES.c.uploaded_at, _FILES.c.file_id))
+_PARTNERS = cast(Table, Partner.__table__)
+_SELECT_PARTNERS = select(_PARTNERS.c.id, _PARTNERS.c.name, _PARTNERS.c.username).where(_PARTNERS.c.id.in_(_ids()))
+_SET_REPORT = (update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
+               .values(tipline_report_id=bindparam("b_report")))
+_SET_EVIDENCE = update(_FILES).where(_FILES.c.id == bindparam("b_id")).values(evidence_id=bindparam("b_evidence"))
+_SELECT_HASH_HOLDERS = select(_HASHES.c.esp_report_id).distinct().where(_HASHES.c.esp_report_id.in_(_ids()))
+_SET_HASH_REPORT = (update(_HASHES).where(_HASHES.c.esp_report_id == bindparam("b_id"))
+                    .values(report_id=bindparam("b_report")))
+
 
 def file_reports(session: Session, ctx: AppContext,
                  esp_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[Report, list[str]]]:
     """File these partner reports (already marked finished in this transaction); returns,
     for each, its new Tipline report and the partner's file ids in upload order."""
     connection = session.connection()
-    documents = {row.id: row for row in connection.execute(
-        select(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.partner_id, _REPORTS.c.opened_at,
-               _REPORTS.c.document).where(_REPORTS.c.id.in_(esp_ids)))}
+    documents = {row.id: row for row in connection.execute(_SELECT_DOCUMENTS, {"b_ids": esp_ids})}
     files: dict[uuid.UUID, list[AnyRow]] = {esp_id: [] for esp_id in esp_ids}
-    for row in connection.execute(select(_FILES).where(_FILES.c.esp_report_id.in_(esp_ids))
-                                  .order_by(_FILES.c.uploaded_at, _FILES.c.file_id)):
+    for row in connection.execute(_SELECT_FILES, {"b_ids": esp_ids}):
         files[row.esp_report_id].append(row)
     partners = {row.id: row for row in connection.execute(
-        select(Partner.id, Partner.name, Partner.username)
-        .where(Partner.id.in_({row.partner_id for row in documents.values()})))}
+        _SELECT_PARTNERS, {"b_ids": list({row.partner_id for row in documents.values()})})}
 
     created: dict[uuid.UUID, Report] = {}
     new: list[tuple[Report, dict[str, str]]] = []
@@ -86,12 +103,9 @@ def file_reports(session: Session, ctx: AppContext,
     identifier_rows = triage.score_new_reports(session, new)
     # Parents before children: reports, then what refers to them.
     insert_new(session, [*created.values(), *identifier_rows, *evidence_rows, *custody_rows])
-    connection.execute(update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
-                       .values(tipline_report_id=bindparam("b_report")),
-                       [{"b_id": esp_id, "b_report": report.id} for esp_id, report in created.items()])
+    connection.execute(_SET_REPORT, [{"b_id": esp_id, "b_report": report.id} for esp_id, report in created.items()])
     if file_evidence:
-        connection.execute(update(_FILES).where(_FILES.c.id == bindparam("b_id"))
-                           .values(evidence_id=bindparam("b_evidence")), file_evidence)
+        connection.execute(_SET_EVIDENCE, file_evidence)
     _adopt_hashes(session, {esp_id: report.id for esp_id, report in created.items()})
     _bundle(session, [(documents[esp_id], report) for esp_id, report in created.items()])
     return {esp_id: (report, [f.file_id for f in files[esp_id]]) for esp_id, report in created.items()}
@@ -101,12 +115,9 @@ def _adopt_hashes(session: Session, filed: dict[uuid.UUID, uuid.UUID]) -> None:
     """Hash-only leads of the filed partner reports become their Tipline reports'
     submitted hashes; the matching worker (which polls for them) matches them."""
     connection = session.connection()
-    holders = set(connection.execute(select(_HASHES.c.esp_report_id).distinct()
-                                     .where(_HASHES.c.esp_report_id.in_(list(filed)))).scalars())
+    holders = set(connection.execute(_SELECT_HASH_HOLDERS, {"b_ids": list(filed)}).scalars())
     if holders:
-        connection.execute(update(_HASHES).where(_HASHES.c.esp_report_id == bindparam("b_id"))
-                           .values(report_id=bindparam("b_report")),
-                           [{"b_id": esp_id, "b_report": filed[esp_id]} for esp_id in holders])
+        connection.execute(_SET_HASH_REPORT, [{"b_id": esp_id, "b_report": filed[esp_id]} for esp_id in holders])
 
 
 def bundle_key(report: EspReport | AnyRow, files: list[AnyRow]) -> str | None:

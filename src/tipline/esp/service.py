@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,15 +124,17 @@ def _expiry(opened_at: datetime, last_change_at: datetime) -> datetime:
     return max(opened_at + OPEN_FOR, last_change_at + IDLE_FOR)
 
 
-def _insert_ignoring_conflicts(session: Session, table: Table) -> Any:
-    dialect = session.connection().dialect.name
-    return (sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)).on_conflict_do_nothing()
+# INSERT … ON CONFLICT DO NOTHING RETURNING report_id, in each dialect's spelling.
+_INSERT_REPORT = {
+    "sqlite": sqlite.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.report_id),
+    "postgresql": postgresql.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.report_id),
+}
 
 
 def _insert_report(session: Session, values: dict[str, Any]) -> int:
     """Insert the report under a random unused number; returns the number. A number drawn
     twice (by this batch or another process) is skipped by the unique index, and redrawn."""
-    statement = _insert_ignoring_conflicts(session, _REPORTS).returning(_REPORTS.c.report_id)
+    statement = _INSERT_REPORT[session.connection().dialect.name]
     while True:
         candidate = secrets.randbelow(REPORT_ID_RANGE[1] - REPORT_ID_RANGE[0]) + REPORT_ID_RANGE[0]
         # RETURNING, not rowcount: drivers disagree about rowcount after ON CONFLICT.
@@ -164,6 +166,38 @@ def _open(session: Session, partner_id: uuid.UUID, report_id: int) -> AnyRow:
         raise EspError(Code.already_retracted, "Report already retracted", report_id=report_id)
     if report.state == EspReportState.finished:
         raise EspError(Code.already_finished, "Report already finished", report_id=report_id)
+    return report
+
+
+def _claim_statement(**values: Any) -> Any:
+    """UPDATE … RETURNING of the partner's report, only while it is open and unexpired."""
+    return (update(_REPORTS)
+            .where(_REPORTS.c.report_id == bindparam("b_number"), _REPORTS.c.partner_id == bindparam("b_partner"),
+                   _REPORTS.c.state == EspReportState.open,
+                   # Not expired: opened within OPEN_FOR, or changed within IDLE_FOR (see _expiry).
+                   or_(_REPORTS.c.opened_at > bindparam("b_opened_after"),
+                       _REPORTS.c.last_change_at > bindparam("b_changed_after")))
+            .values(**values).returning(_REPORTS.c.id, _REPORTS.c.report_id))
+
+
+_FINISH = _claim_statement(state=EspReportState.finished, closed_at=bindparam("b_now"))
+_TOUCH = _claim_statement(last_change_at=bindparam("b_now"))
+
+
+def _claim(session: Session, statement: Any, partner_id: uuid.UUID, report_id: int, now: datetime,
+           **values: Any) -> AnyRow:
+    """Change an open report in one statement (one round trip, where checking and then
+    changing took two). Where nothing matched, the checks run as before and raise the
+    precise refusal (unknown, foreign, expired, finished, retracted). They read the clock
+    again, later, so they refuse whatever the statement refused; only a clock set back in
+    between could let them pass, and then the change is made by id."""
+    row = session.connection().execute(statement, {
+        "b_number": report_id, "b_partner": partner_id, "b_now": now,
+        "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR}).one_or_none()
+    if row is not None:
+        return row
+    report = _open(session, partner_id, report_id)
+    _change(session, report.id, **values)
     return report
 
 
@@ -245,15 +279,14 @@ async def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob:
                    if blob.original_name else None)
 
     def operation(session: Session) -> Uploaded:
-        report = _open(session, partner_id, report_id)
         now = clock.now()
+        report = _claim(session, _TOUCH, partner_id, report_id, now, last_change_at=now)
         file_id = secrets.token_hex(16)
         session.connection().execute(_INSERT_FILE, {
             "id": new_id(), "file_id": file_id, "esp_report_id": report.id, "uploaded_at": now,
             "blob_name": blob.name, "wrapped_key": blob.wrapped_key, "size": blob.size,
             "media_type": blob.media_type, "sha256": blob.sha256, "md5": blob.md5, "name_sealed": name_sealed,
             "needs_legal_basis": True})
-        _change(session, report.id, last_change_at=now)
         return Uploaded(report.report_id, file_id, blob.md5)
 
     try:
@@ -338,8 +371,8 @@ async def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Fini
     the answer. The reports finished in one batch are filed together (esp.filing)."""
 
     def operation(session: Session) -> _Finishing:
-        report = _open(session, partner_id, report_id)
-        _change(session, report.id, state=EspReportState.finished, closed_at=clock.now())
+        now = clock.now()
+        report = _claim(session, _FINISH, partner_id, report_id, now, state=EspReportState.finished, closed_at=now)
         waiting: list[_Finishing] = session.info.setdefault(_FINISHING_KEY, [])
         if not waiting:
             at_batch_end(session, lambda s: _file_batch(s, ctx))

@@ -89,13 +89,26 @@ def _phone_in_regions(raw: str, regions: Iterable[str | None]) -> str | None:
 _INTERNATIONAL_00 = re.compile(r"(?<![\d+])00(?=[1-9])")
 
 
+# A plus sign, a few separators at most, then a digit: where an international number can start.
+_PLUS_THEN_DIGIT = re.compile(r"[+\uff0b]\D{0,8}?(\d)")
+
+
+def _may_be_international(text: str) -> bool:
+    """Without a region, only numbers written with a country code can be read, and no
+    country code starts with 0. Timestamps ("+00:00") and plain text skip the matcher,
+    which costs half a millisecond a call even when it finds nothing."""
+    return any(int(match.group(1)) != 0 for match in _PLUS_THEN_DIGIT.finditer(text))
+
+
 def phones_in_text(text: str, regions: Sequence[str | None]) -> Iterator[tuple[str, str]]:
     """(raw, E.164) for each valid number, read as written in each region in turn and then
     with "00" as the international prefix (as most of the world dials). phonenumbers' own
     matcher is stricter than any regex of ours about dates, times and reference numbers."""
     attempts: list[tuple[str, str | None]] = [(text, region) for region in regions if region]
     # "+ " for "00" keeps every offset, so the raw text is still the reporter's own.
-    attempts.append((_INTERNATIONAL_00.sub("+ ", text), None))
+    international = _INTERNATIONAL_00.sub("+ ", text)
+    if _may_be_international(international):
+        attempts.append((international, None))
     for source, region in attempts:
         for match in phonenumbers.PhoneNumberMatcher(source, region, leniency=phonenumbers.Leniency.VALID):
             raw = text[match.start:match.end].strip()
