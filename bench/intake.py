@@ -133,6 +133,20 @@ def cpu_seconds(pid: int) -> float:
     return sum(times.get(p, 0.0) for p in tree)
 
 
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, without its children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> dict[str, float]:
+    """Core-seconds the whole machine has spent busy, idle and stolen by the hypervisor
+    since boot (/proc/stat): differences over a run say whether cores sat idle."""
+    values = [int(v) / os.sysconf("SC_CLK_TCK") for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0.0] * 8)[:8]
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
+
+
 # --- load -----------------------------------------------------------------------------------
 
 Submit = Callable[[httpx.Client, int, bytes], tuple[float, str | None]]
