@@ -231,15 +231,16 @@ def pure_hashing_rate(images: list[bytes], processes: int) -> float:
         return len(images) / (time.perf_counter() - start)
 
 
-def _spent(before: dict[str, float], after: dict[str, float], server_own: float,
+def _spent(before: dict[str, float], after: dict[str, float], server_own: tuple[float, float],
            outcome: Outcome) -> dict[str, float]:
     """Where the machine's core-seconds went from the first request until the last file was
     hashed: the server process itself (HTTP, vault, writer, storing hashes and matches), its
     hashing processes, this load generator, everything else (the database server, the hash
     watcher's polls), idle cores and time stolen by the hypervisor."""
     busy = after["busy"] - before["busy"]
-    hashing_children = outcome.server_cpu - server_own
-    return {"server process": server_own, "hashing processes": hashing_children,
+    hashing_children = outcome.server_cpu - sum(server_own)
+    return {"server process": sum(server_own), "(of which in the kernel)": server_own[1],
+            "hashing processes": hashing_children,
             "load generator": outcome.client_cpu,
             "everything else": max(0.0, busy - outcome.server_cpu - outcome.client_cpu),
             "idle": after["idle"] - before["idle"], "stolen": after["steal"] - before["steal"]}
@@ -397,8 +398,10 @@ def main() -> None:
                         spy.wait(timeout=60)
                     outcome.server_cpu = cpu_seconds(server.pid) - before
                     if outcome.hashed_wall:
+                        own_after = own_cpu_seconds(server.pid)
                         outcome.spent = _spent(machine_before, machine_cpu_seconds(),
-                                               own_cpu_seconds(server.pid) - own_before, outcome)
+                                               (own_after[0] - own_before[0], own_after[1] - own_before[1]),
+                                               outcome)
                     outcome.errors += warm.errors
                     filed += args.reports
                     rows.append((mode, outcome))

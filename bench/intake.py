@@ -133,10 +133,10 @@ def cpu_seconds(pid: int) -> float:
     return sum(times.get(p, 0.0) for p in tree)
 
 
-def own_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process, without its children."""
+def own_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of one process, without its children."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / os.sysconf("SC_CLK_TCK"), int(fields[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_cpu_seconds() -> dict[str, float]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from sqlalchemy import create_engine, insert, select, update
+from sqlalchemy import create_engine, insert, select, text, update
 
+from tests.conftest import BACKEND
 from tests.matching.bank_fixtures import (
     add_entries,
     custody,
@@ -29,7 +30,7 @@ from tipline import clock
 from tipline.audit.models import AuditEntry
 from tipline.context import AppContext
 from tipline.db import transaction
-from tipline.matching import imports, service
+from tipline.matching import imports, matcher, service
 from tipline.matching.hashing import format_frames
 from tipline.matching.models import BankEntry, HashBank, HashKind, HashMatch, SubmittedHash
 from tipline.matching.perceptual import pdq_distance, pdq_from_bytes, vpdq_from_path
@@ -95,6 +96,26 @@ def test_exact_hashes_match_exactly(ctx: AppContext, worker: HashWorker) -> None
                      [(sha1_id, HashKind.sha1, 0, "B2")],  # the bank's default category
                      [(sha256_id, HashKind.sha256, 0, "B1")],
                      []]
+
+
+def test_exact_hashes_are_looked_up_in_the_index(ctx: AppContext) -> None:
+    """Every stored file asks the banks for its MD5, SHA-1 and SHA-256: on either database
+    that must be a search of the (kind, value) index, never a scan of the entries."""
+    bank = make_bank(ctx, "Many exact entries")
+    add_entries(ctx, bank, [(HashKind.md5, hashlib.md5(str(n).encode()).hexdigest(), None)
+                            for n in range(2000)])
+    values = [hashlib.md5(b"1").hexdigest(), hashlib.md5(b"an invented file").hexdigest()]
+    query = matcher._EXACT_ENTRIES.params(kind=HashKind.md5, values=values)
+    with ctx.sessions() as session:
+        sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+        if BACKEND == "sqlite":
+            plan = " | ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "ix_hash_bank_entry_kind_value (kind=? AND value=?)" in plan, plan
+        else:
+            session.execute(text("ANALYZE hash_bank_entry"))
+            lines = [row[0] for row in session.execute(text(f"EXPLAIN {sql}"))]
+            condition = next((line for line in lines if "Index Cond" in line and "value" in line), "")
+            assert "kind" in condition, lines
 
 
 def test_only_enabled_banks_match_and_each_bank_keeps_its_threshold(

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tipline import clock
@@ -81,9 +81,21 @@ class Probe:
 # ---- finding and storing matches --------------------------------------------------------
 
 
+_ENABLED_THRESHOLDS = select(HashBank.id, HashBank.pdq_threshold).where(HashBank.enabled)
+
+
 def enabled_thresholds(session: Session) -> dict[uuid.UUID, int]:
-    rows = session.execute(select(HashBank.id, HashBank.pdq_threshold).where(HashBank.enabled))
+    rows = session.execute(_ENABLED_THRESHOLDS)
     return {bank_id: min(threshold, MAX_DISTANCE) for bank_id, threshold in rows}
+
+
+# Entries of enabled banks with one of these values of one kind, built once: per kind is
+# the form both databases search by the (kind, value) index (see tipline.triage.correlation).
+_EXACT_ENTRIES = (select(BankEntry.id, BankEntry.value)
+                  .join(HashBank, HashBank.id == BankEntry.bank_id)
+                  .where(BankEntry.kind == bindparam("kind"),
+                         BankEntry.value.in_(bindparam("values", expanding=True)),
+                         HashBank.enabled, visible_entries()))
 
 
 def find_hits(session: Session, index: MatchIndex | None, probe: Probe, *,
@@ -97,16 +109,15 @@ def find_all_hits(session: Session, index: MatchIndex | None, probes: Sequence[P
                   thresholds: dict[uuid.UUID, int] | None = None) -> list[list[Hit]]:
     """find_hits for several probes, with one SQL lookup for all their exact hashes."""
     found: list[list[Hit]] = [[] for _ in probes]
-    wanted = {pair for probe in probes for pair in probe.exact}
+    wanted: dict[HashKind, set[str]] = {}
+    for probe in probes:
+        for kind, value in probe.exact:
+            wanted.setdefault(kind, set()).add(value)
     if wanted:
-        condition = or_(*(and_(BankEntry.kind == kind, BankEntry.value == value)
-                          for kind, value in sorted(wanted)))
         entries: dict[tuple[HashKind, str], list[int]] = {}
-        for entry_id, kind, value in session.execute(
-                select(BankEntry.id, BankEntry.kind, BankEntry.value)
-                .join(HashBank, HashBank.id == BankEntry.bank_id)
-                .where(condition, HashBank.enabled, visible_entries())):
-            entries.setdefault((kind, value), []).append(entry_id)
+        for kind, values in sorted(wanted.items()):
+            for entry_id, value in session.execute(_EXACT_ENTRIES, {"kind": kind, "values": sorted(values)}):
+                entries.setdefault((kind, value), []).append(entry_id)
         for hits, probe in zip(found, probes, strict=True):
             hits += [(entry_id, 0) for pair in probe.exact for entry_id in entries.get(pair, [])]
     perceptual = [i for i, probe in enumerate(probes) if probe.pdq is not None or probe.vpdq]

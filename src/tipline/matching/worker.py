@@ -51,6 +51,10 @@ MAX_ATTEMPTS = 3
 RECLAIM_EVERY = 30.0  # seconds between looks for stale claims
 SUBMITTED_BATCH = 500  # submitted hashes matched per transaction
 CLAIM_WHILE_BUSY = 0.25  # seconds
+# Finished files wait this long at most for others to be stored in the same transaction:
+# the commit, audit head, claim and bank lookups are then paid once for several files.
+SETTLE_WITHIN = 0.2  # seconds
+QUEUED_PER_WORKER = 3  # files handed to the pool per hashing process (running and queued)
 
 _WORKERS: weakref.WeakSet[HashWorker] = weakref.WeakSet()
 
@@ -173,15 +177,22 @@ class HashWorker:
         finished: list[tuple[uuid.UUID, int, Future[FileHashes]]] = []
         hashed, more = 0, True
         beat = last_claim = time.monotonic()
+        first_finished = 0.0  # when the oldest file in `finished` came back
         while not self._stopping.is_set():
-            room = 2 * self.workers - len(inflight)
+            room = QUEUED_PER_WORKER * self.workers - len(inflight)
             # Claim while the last claim filled up, when woken, and a few times a second
             # while busy anyway (files keep arriving from callers that do not wake us).
             wanted = room if room > 0 and (more or self._woken.is_set() or
                                            time.monotonic() - last_claim > CLAIM_WHILE_BUSY) else 0
-            if wanted:
+            # Store finished files together, unless the pool would run dry meanwhile.
+            settle = bool(finished) and (len(finished) >= self.workers or len(inflight) <= self.workers
+                                         or time.monotonic() - first_finished >= SETTLE_WITHIN)
+            if wanted and (settle or not finished or room > self.workers):
                 self._woken.clear()
-            if finished or wanted:
+                settle = True
+            else:
+                wanted = 0
+            if settle:
                 claimed = self._settle(finished, wanted)
                 hashed, finished = hashed + len(finished), []
                 if wanted:
@@ -190,9 +201,13 @@ class HashWorker:
                     inflight[self._submit(item)] = (evidence_id, self._generation)
             if not inflight:
                 break
-            # A short wait, so that a stop is noticed while a long video is being hashed.
-            done, _ = wait_for(inflight, timeout=1.0, return_when=FIRST_COMPLETED)
-            finished = [(*inflight.pop(future), future) for future in done]
+            # A short wait, so that a stop is noticed while a long video is being hashed,
+            # and finished files are not held back long.
+            timeout = 1.0 if not finished else max(0.0, first_finished + SETTLE_WITHIN - time.monotonic())
+            done, _ = wait_for(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
+            if done and not finished:
+                first_finished = time.monotonic()
+            finished += [(*inflight.pop(future), future) for future in done]
             if inflight and time.monotonic() - beat > self._beat_seconds():
                 self._heartbeat([evidence_id for evidence_id, _ in inflight.values()])
                 beat = time.monotonic()
