@@ -104,18 +104,22 @@ def test_exact_hashes_are_looked_up_in_the_index(ctx: AppContext) -> None:
     bank = make_bank(ctx, "Many exact entries")
     add_entries(ctx, bank, [(HashKind.md5, hashlib.md5(str(n).encode()).hexdigest(), None)
                             for n in range(2000)])
-    values = [hashlib.md5(b"1").hexdigest(), hashlib.md5(b"an invented file").hexdigest()]
-    query = matcher._EXACT_ENTRIES.params(kind=HashKind.md5, values=values)
+    query = matcher._EXACT_ENTRIES.params(
+        values_md5=[hashlib.md5(b"1").hexdigest(), hashlib.md5(b"an invented file").hexdigest()],
+        values_sha1=[hashlib.sha1(b"1").hexdigest()], values_sha256=[hashlib.sha256(b"1").hexdigest()])
     with ctx.sessions() as session:
         sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         if BACKEND == "sqlite":
-            plan = " | ".join(str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert "ix_hash_bank_entry_kind_value (kind=? AND value=?)" in plan, plan
+            plan = [str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+            searches = [line for line in plan if "ix_hash_bank_entry_kind_value (kind=? AND value=?)" in line]
+            assert len(searches) == 3, plan
+            assert not [line for line in plan if line.startswith("SCAN hash_bank_entry")], plan
         else:
             session.execute(text("ANALYZE hash_bank_entry"))
             lines = [row[0] for row in session.execute(text(f"EXPLAIN {sql}"))]
-            condition = next((line for line in lines if "Index Cond" in line and "value" in line), "")
-            assert "kind" in condition, lines
+            assert not [line for line in lines if "Seq Scan on hash_bank_entry" in line], lines
+            conditions = [line for line in lines if "Index Cond" in line and "value" in line]
+            assert len(conditions) == 3 and all("kind" in line for line in conditions), lines
 
 
 def test_only_enabled_banks_match_and_each_bank_keeps_its_threshold(

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select, union_all
 from sqlalchemy.orm import Session
 
 from tipline import clock
@@ -89,13 +89,18 @@ def enabled_thresholds(session: Session) -> dict[uuid.UUID, int]:
     return {bank_id: min(threshold, MAX_DISTANCE) for bank_id, threshold in rows}
 
 
-# Entries of enabled banks with one of these values of one kind, built once: per kind is
-# the form both databases search by the (kind, value) index (see tipline.triage.correlation).
-_EXACT_ENTRIES = (select(BankEntry.id, BankEntry.value)
-                  .join(HashBank, HashBank.id == BankEntry.bank_id)
-                  .where(BankEntry.kind == bindparam("kind"),
-                         BankEntry.value.in_(bindparam("values", expanding=True)),
-                         HashBank.enabled, visible_entries()))
+def _exact_branch(kind: HashKind) -> Select[int, HashKind, str]:
+    return (select(BankEntry.id, BankEntry.kind, BankEntry.value)
+            .join(HashBank, HashBank.id == BankEntry.bank_id)
+            .where(BankEntry.kind == kind,
+                   BankEntry.value.in_(bindparam(f"values_{kind.value}", expanding=True)),
+                   HashBank.enabled, visible_entries()))
+
+
+# Entries of enabled banks with one of these MD5, SHA-1 or SHA-256 values: one statement,
+# built once, one branch per kind. Per kind is the form both databases search by the
+# (kind, value) index (see tipline.triage.correlation); an empty list matches nothing.
+_EXACT_ENTRIES = union_all(*(_exact_branch(kind) for kind in EXACT_KINDS))
 
 
 def find_hits(session: Session, index: MatchIndex | None, probe: Probe, *,
@@ -109,15 +114,15 @@ def find_all_hits(session: Session, index: MatchIndex | None, probes: Sequence[P
                   thresholds: dict[uuid.UUID, int] | None = None) -> list[list[Hit]]:
     """find_hits for several probes, with one SQL lookup for all their exact hashes."""
     found: list[list[Hit]] = [[] for _ in probes]
-    wanted: dict[HashKind, set[str]] = {}
+    wanted: dict[HashKind, set[str]] = {kind: set() for kind in EXACT_KINDS}
     for probe in probes:
         for kind, value in probe.exact:
-            wanted.setdefault(kind, set()).add(value)
-    if wanted:
+            wanted[kind].add(value)
+    if any(wanted.values()):
         entries: dict[tuple[HashKind, str], list[int]] = {}
-        for kind, values in sorted(wanted.items()):
-            for entry_id, value in session.execute(_EXACT_ENTRIES, {"kind": kind, "values": sorted(values)}):
-                entries.setdefault((kind, value), []).append(entry_id)
+        values = {f"values_{kind.value}": sorted(found) for kind, found in wanted.items()}
+        for entry_id, kind, value in session.execute(_EXACT_ENTRIES, values):
+            entries.setdefault((kind, value), []).append(entry_id)
         for hits, probe in zip(found, probes, strict=True):
             hits += [(entry_id, 0) for pair in probe.exact for entry_id in entries.get(pair, [])]
     perceptual = [i for i, probe in enumerate(probes) if probe.pdq is not None or probe.vpdq]
