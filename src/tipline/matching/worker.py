@@ -5,7 +5,9 @@ The queue is the evidence row itself (hash_state 'pending', the default when a f
 attached), so ingest writes nothing extra. A pass claims pending rows ('hashing'; their
 hashed_at holds the claim time, moved forward while the work lasts), hands each to a
 process pool that decrypts and hashes it (tipline.matching.hashing), and stores the
-result, its custody event and its matches in one transaction per file. A row left
+result, its custody event and its matches in one transaction for the files that finished
+together (a finished file waits at most SETTLE_WITHIN for company; each file is still all
+or nothing, see `_settle`). A row left
 'hashing' by a worker that died is claimed again once it is `hash_stale_seconds` old;
 after MAX_ATTEMPTS failures the file is marked 'failed'. Attempts are counted in a
 HashJob(kind="file") row, written only when something went wrong.
