@@ -31,15 +31,16 @@ from concurrent.futures import wait as wait_for
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from tipline import clock
 from tipline.context import AppContext
-from tipline.db import transaction
+from tipline.db import insert_new, transaction
 from tipline.evidence import service as evidence_service
-from tipline.evidence.models import EvidenceFile
+from tipline.evidence.models import CustodyEvent, EvidenceFile
 from tipline.matching import bank_index, hashing, imports, matcher, rematch, service
 from tipline.matching.bank_index import MatchIndex
 from tipline.matching.hashing import FileHashes, StoredFile
@@ -290,16 +291,10 @@ class HashWorker:
             return self._claim(session, wanted) if wanted else []
 
     def _claim(self, session: Session, limit: int) -> list[tuple[uuid.UUID, StoredFile]]:
-        rows = session.execute(
-            select(EvidenceFile).where(EvidenceFile.hash_state == PENDING)
-            .order_by(EvidenceFile.received_at).limit(limit)
-            .with_for_update(skip_locked=True)).scalars().all()
-        now = clock.now()
-        for row in rows:
-            row.hash_state, row.hashed_at = HASHING, now
+        rows = session.execute(_CLAIM, {"limit": limit, "state": HASHING, "now": clock.now()}).all()
         return [(row.id, StoredFile(blob_name=row.blob_name, wrapped_key=row.wrapped_key,
-                                    media_type=row.media_type, sha256=row.sha256,
-                                    size=row.size)) for row in rows]
+                                    media_type=row.media_type, sha256=row.sha256, size=row.size))
+                for row in sorted(rows, key=lambda row: row.received_at)]
 
     def _heartbeat(self, ids: list[uuid.UUID]) -> None:
         with self._open() as session:
@@ -318,33 +313,43 @@ class HashWorker:
         if not results:
             return
         ids = [evidence_id for evidence_id, _ in results]
-        rows = {row.id: row for row in session.execute(
-            select(EvidenceFile).where(EvidenceFile.id.in_(ids))
-            .with_for_update().execution_options(populate_existing=True)).scalars()}
-        # Files that failed before: their attempt counters are closed (one query, not one each).
-        retried = set(session.execute(select(HashJob.evidence_id).where(
-            HashJob.kind == FILE_JOB, HashJob.evidence_id.in_(ids),
-            HashJob.state != JobState.done)).scalars())
+        found = session.execute(
+            select(EvidenceFile, _RETRIED).where(EvidenceFile.id.in_(ids))
+            .with_for_update(of=EvidenceFile).execution_options(populate_existing=True)).all()
+        rows = {row.id: row for row, _ in found}
+        retried = [row.id for row, was_retried in found if was_retried]
+        # The rows are written below with Core statements, not by the unit of work: their
+        # changes here only feed the custody events and the matcher.
+        for loaded in rows.values():
+            session.expunge(loaded)
         now = clock.now()
         hashed: list[EvidenceFile] = []
+        changes: list[dict[str, object]] = []
+        events: list[CustodyEvent] = []
         for evidence_id, hashes in results:
             row = rows.get(evidence_id)
             if row is None or row.hash_state != HASHING:
                 continue  # removed meanwhile, or taken over as stale by another worker
-            row.hashed_at = now
             if hashes.problem:
-                row.hash_state = FAILED
                 logger.error("evidence %s failed its integrity check: %s", row.id, hashes.problem)
-                evidence_service.record_custody(
-                    session, row, action="integrity_alarm", actor=matcher.ACTOR,
+                row.hash_state = FAILED
+                events.append(evidence_service.record_custody(
+                    session, row, action="integrity_alarm", actor=matcher.ACTOR, add=False,
                     details={"problem": hashes.problem, "sha256_now": hashes.sha256,
-                             "size_now": hashes.size})
-                continue
-            row.sha1, row.pdq, row.pdq_quality = hashes.sha1, hashes.pdq, hashes.pdq_quality
-            row.vpdq_frames, row.hash_state = hashes.vpdq_frames, hashes.state
-            evidence_service.record_custody(session, row, action="hashed", actor=matcher.ACTOR,
-                                            details=hashes.custody_details())
-            hashed.append(row)
+                             "size_now": hashes.size}))
+            else:
+                row.sha1, row.pdq, row.pdq_quality = hashes.sha1, hashes.pdq, hashes.pdq_quality
+                row.vpdq_frames, row.hash_state = hashes.vpdq_frames, hashes.state
+                events.append(evidence_service.record_custody(
+                    session, row, action="hashed", actor=matcher.ACTOR, add=False,
+                    details=hashes.custody_details()))
+                hashed.append(row)
+            changes.append({"file_id": row.id, "sha1": row.sha1, "pdq": row.pdq,
+                            "pdq_quality": row.pdq_quality, "vpdq_frames": row.vpdq_frames,
+                            "hash_state": row.hash_state, "hashed_at": now})
+        if changes:
+            session.execute(_SET_HASHES, changes)
+            insert_new(session, events)
         matcher.match_evidence(session, self.index, hashed)
         if retried:
             session.execute(update(HashJob)
@@ -412,6 +417,26 @@ class HashWorker:
                 with self._open() as session:
                     rematch.fail_job(session, job_id, f"{type(exc).__name__}: {exc}",
                                      max_attempts=MAX_ATTEMPTS)
+
+
+_FILES = cast(Table, EvidenceFile.__table__)
+# Claim: the oldest pending rows, moved to 'hashing' in one statement (rows another worker
+# has locked are skipped on PostgreSQL; SQLite has one writer at a time anyway).
+_CLAIM = (update(_FILES)
+          .where(_FILES.c.id.in_(select(_FILES.c.id).where(_FILES.c.hash_state == PENDING)
+                                 .order_by(_FILES.c.received_at).limit(bindparam("limit"))
+                                 .with_for_update(skip_locked=True)))
+          .values(hash_state=bindparam("state"), hashed_at=bindparam("now"))
+          .returning(_FILES.c.id, _FILES.c.blob_name, _FILES.c.wrapped_key, _FILES.c.media_type,
+                     _FILES.c.sha256, _FILES.c.size, _FILES.c.received_at))
+# Whether a file failed before: its attempt counter is closed when it is stored.
+_RETRIED = (exists().where(HashJob.kind == FILE_JOB, HashJob.evidence_id == EvidenceFile.id,
+                           HashJob.state != JobState.done)
+            .correlate(EvidenceFile).label("retried"))
+_SET_HASHES = (update(_FILES).where(_FILES.c.id == bindparam("file_id"))
+               .values(sha1=bindparam("sha1"), pdq=bindparam("pdq"),
+                       pdq_quality=bindparam("pdq_quality"), vpdq_frames=bindparam("vpdq_frames"),
+                       hash_state=bindparam("hash_state"), hashed_at=bindparam("hashed_at")))
 
 
 def _count_failure(session: Session, row: EvidenceFile, error: str) -> None:
