@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from typing import Any, TypeAlias, cast
 
-from sqlalchemy import BindParameter, Row, Table, bindparam, select, update
+from sqlalchemy import BindParameter, Row, Table, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from tipline import crypto
@@ -47,16 +47,22 @@ def _ids() -> BindParameter[Any]:
     return bindparam("b_ids", expanding=True)
 
 
-_SELECT_DOCUMENTS = select(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.partner_id, _REPORTS.c.opened_at,
-                           _REPORTS.c.document).where(_REPORTS.c.id.in_(_ids()))
+_PARTNERS = cast(Table, Partner.__table__)
+# The batch's reports with their partners, and whether any has files or submitted hashes
+# (most have neither: then those reads are skipped). One round trip for all.
+_SELECT_DOCUMENTS = (
+    select(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.partner_id, _REPORTS.c.opened_at,
+           _REPORTS.c.document, _PARTNERS.c.name.label("partner_name"),
+           _PARTNERS.c.username.label("partner_username"),
+           exists().where(_FILES.c.esp_report_id == _REPORTS.c.id).label("has_files"),
+           exists().where(_HASHES.c.esp_report_id == _REPORTS.c.id).label("has_hashes"))
+    .join(_PARTNERS, _PARTNERS.c.id == _REPORTS.c.partner_id)
+    .where(_REPORTS.c.id.in_(_ids())))
 _SELECT_FILES = (select(_FILES).where(_FILES.c.esp_report_id.in_(_ids()))
                  .order_by(_FILES.c.uploaded_at, _FILES.c.file_id))
-_PARTNERS = cast(Table, Partner.__table__)
-_SELECT_PARTNERS = select(_PARTNERS.c.id, _PARTNERS.c.name, _PARTNERS.c.username).where(_PARTNERS.c.id.in_(_ids()))
 _SET_REPORT = (update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
                .values(tipline_report_id=bindparam("b_report")))
 _SET_EVIDENCE = update(_FILES).where(_FILES.c.id == bindparam("b_id")).values(evidence_id=bindparam("b_evidence"))
-_SELECT_HASH_HOLDERS = select(_HASHES.c.esp_report_id).distinct().where(_HASHES.c.esp_report_id.in_(_ids()))
 _SET_HASH_REPORT = (update(_HASHES).where(_HASHES.c.esp_report_id == bindparam("b_id"))
                     .values(report_id=bindparam("b_report")))
 
@@ -68,10 +74,10 @@ def file_reports(session: Session, ctx: AppContext,
     connection = session.connection()
     documents = {row.id: row for row in connection.execute(_SELECT_DOCUMENTS, {"b_ids": esp_ids})}
     files: dict[uuid.UUID, list[AnyRow]] = {esp_id: [] for esp_id in esp_ids}
-    for row in connection.execute(_SELECT_FILES, {"b_ids": esp_ids}):
-        files[row.esp_report_id].append(row)
-    partners = {row.id: row for row in connection.execute(
-        _SELECT_PARTNERS, {"b_ids": list({row.partner_id for row in documents.values()})})}
+    with_files = [row.id for row in documents.values() if row.has_files]
+    if with_files:
+        for row in connection.execute(_SELECT_FILES, {"b_ids": with_files}):
+            files[row.esp_report_id].append(row)
 
     created: dict[uuid.UUID, Report] = {}
     new: list[tuple[Report, dict[str, str]]] = []
@@ -79,9 +85,9 @@ def file_reports(session: Session, ctx: AppContext,
     custody_rows: list[CustodyEvent] = []
     file_evidence: list[dict[str, Any]] = []
     for esp_id in esp_ids:
-        doc, partner = documents[esp_id], partners[documents[esp_id].partner_id]
-        actor = f"partner:{partner.username}"
-        data = mapping.report_create(doc.document, partner_name=partner.name, esp_report_id=doc.report_id)
+        doc = documents[esp_id]
+        actor = f"partner:{doc.partner_username}"
+        data = mapping.report_create(doc.document, partner_name=doc.partner_name, esp_report_id=doc.report_id)
         report = reports.create_report(session, ctx.keys, data, source=Source.partner,
                                        codename_lookup=None, actor=actor, add=False)
         # Where the reported person's IP addresses point: a routing hint, never authoritative.
@@ -106,18 +112,17 @@ def file_reports(session: Session, ctx: AppContext,
     connection.execute(_SET_REPORT, [{"b_id": esp_id, "b_report": report.id} for esp_id, report in created.items()])
     if file_evidence:
         connection.execute(_SET_EVIDENCE, file_evidence)
-    _adopt_hashes(session, {esp_id: report.id for esp_id, report in created.items()})
+    _adopt_hashes(session, {esp_id: created[esp_id].id for esp_id, doc in documents.items() if doc.has_hashes})
     _bundle(session, [(documents[esp_id], report) for esp_id, report in created.items()])
     return {esp_id: (report, [f.file_id for f in files[esp_id]]) for esp_id, report in created.items()}
 
 
 def _adopt_hashes(session: Session, filed: dict[uuid.UUID, uuid.UUID]) -> None:
-    """Hash-only leads of the filed partner reports become their Tipline reports'
-    submitted hashes; the matching worker (which polls for them) matches them."""
-    connection = session.connection()
-    holders = set(connection.execute(_SELECT_HASH_HOLDERS, {"b_ids": list(filed)}).scalars())
-    if holders:
-        connection.execute(_SET_HASH_REPORT, [{"b_id": esp_id, "b_report": filed[esp_id]} for esp_id in holders])
+    """Hash-only leads of the filed partner reports (those that sent hashes) become their
+    Tipline reports' submitted hashes; the matching worker (which polls for them) matches them."""
+    if filed:
+        session.connection().execute(
+            _SET_HASH_REPORT, [{"b_id": esp_id, "b_report": report_id} for esp_id, report_id in filed.items()])
 
 
 def bundle_key(report: EspReport | AnyRow, files: list[AnyRow]) -> str | None:
