@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from tipline import db
 from tests.conftest import BACKEND, PG_ADMIN_URL
+from tipline import db
 
 pytestmark = pytest.mark.skipif(BACKEND != "postgresql", reason="SQLite has no server connection to lose")
 

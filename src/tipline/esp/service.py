@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -124,23 +124,40 @@ def _expiry(opened_at: datetime, last_change_at: datetime) -> datetime:
     return max(opened_at + OPEN_FOR, last_change_at + IDLE_FOR)
 
 
-# INSERT … ON CONFLICT DO NOTHING RETURNING report_id, in each dialect's spelling.
-_INSERT_REPORT = {
-    "sqlite": sqlite.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.report_id),
-    "postgresql": postgresql.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.report_id),
+# INSERT … ON CONFLICT DO NOTHING RETURNING, in each dialect's spelling (several rows: one
+# multi-row statement).
+_INSERT_REPORTS = {
+    "sqlite": sqlite.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.id, _REPORTS.c.report_id),
+    "postgresql": postgresql.insert(_REPORTS).on_conflict_do_nothing().returning(_REPORTS.c.id,
+                                                                                _REPORTS.c.report_id),
 }
 
 
-def _insert_report(session: Session, values: dict[str, Any]) -> int:
-    """Insert the report under a random unused number; returns the number. A number drawn
-    twice (by this batch or another process) is skipped by the unique index, and redrawn."""
-    statement = _INSERT_REPORT[session.connection().dialect.name]
-    while True:
-        candidate = secrets.randbelow(REPORT_ID_RANGE[1] - REPORT_ID_RANGE[0]) + REPORT_ID_RANGE[0]
+@dataclass
+class _Opening:
+    values: dict[str, Any]
+    number: int = 0
+    created: bool = True
+
+
+def _insert_reports(session: Session, items: list[_Opening]) -> None:
+    """Insert these reports under random unused numbers, in one statement. A number drawn
+    twice (in this batch, or already taken) is skipped by the unique index and redrawn."""
+    statement = _INSERT_REPORTS[session.connection().dialect.name]
+    waiting = {item.values["id"]: item for item in items}
+    while waiting:
         # RETURNING, not rowcount: drivers disagree about rowcount after ON CONFLICT.
-        inserted = session.connection().execute(statement, {"report_id": candidate, **values}).first()
-        if inserted is not None:
-            return candidate
+        rows = [{"report_id": secrets.randbelow(REPORT_ID_RANGE[1] - REPORT_ID_RANGE[0]) + REPORT_ID_RANGE[0],
+                 **item.values} for item in waiting.values()]
+        for row_id, number in session.connection().execute(statement, rows):
+            waiting.pop(row_id).number = number
+
+
+_OPENING_KEY = "tipline.esp.opening"
+
+
+def _open_batch(session: Session) -> None:
+    _insert_reports(session, session.info.pop(_OPENING_KEY, []))
 
 
 # Built once: the hot path's statements only take parameters (no construction per call).
@@ -180,7 +197,6 @@ def _claim_statement(**values: Any) -> Any:
             .values(**values).returning(_REPORTS.c.id, _REPORTS.c.report_id))
 
 
-_FINISH = _claim_statement(state=EspReportState.finished, closed_at=bindparam("b_now"))
 _TOUCH = _claim_statement(last_change_at=bindparam("b_now"))
 
 
@@ -230,26 +246,33 @@ async def open_report(ctx: AppContext, partner_id: uuid.UUID, document: dict[str
     idempotent: the same reference and document answer the report opened the first time."""
     digest = reference_digest(document) if reference is not None else None
 
-    def operation(session: Session) -> tuple[int, bool]:
-        if reference is not None:
-            # A retry can race its first attempt: lock the partner's row (other processes,
-            # PostgreSQL); a report opened earlier in this batch is already in the table.
-            session.connection().execute(select(Partner.id).where(Partner.id == partner_id).with_for_update())
-            earlier = _by_reference(session, partner_id, reference)
-            if earlier is not None:
-                if earlier.reference_digest != digest:
-                    raise ReferenceConflict(Code.invalid_request, "Invalid request: this partner reference was "
-                                   "already used for a different report.", report_id=earlier.report_id)
-                return earlier.report_id, False
+    def operation(session: Session) -> _Opening:
         now = clock.now()
-        number = _insert_report(session, {
-            "id": new_id(), "partner_id": partner_id, "state": EspReportState.open, "opened_at": now,
-            "last_change_at": now, "document": document, "partner_reference": reference,
-            "reference_digest": digest})
-        return number, True
+        item = _Opening({"id": new_id(), "partner_id": partner_id, "state": EspReportState.open,
+                         "opened_at": now, "last_change_at": now, "document": document,
+                         "partner_reference": reference, "reference_digest": digest})
+        if reference is None:
+            # Numbered at the end of the batch, with the batch's other new reports.
+            opening: list[_Opening] = session.info.setdefault(_OPENING_KEY, [])
+            if not opening:
+                at_batch_end(session, _open_batch)
+            opening.append(item)
+            return item
+        # A retry can race its first attempt: lock the partner's row (other processes,
+        # PostgreSQL); a report opened earlier in this batch is already in the table.
+        session.connection().execute(select(Partner.id).where(Partner.id == partner_id).with_for_update())
+        earlier = _by_reference(session, partner_id, reference)
+        if earlier is not None:
+            if earlier.reference_digest != digest:
+                raise ReferenceConflict(Code.invalid_request, "Invalid request: this partner reference was "
+                               "already used for a different report.", report_id=earlier.report_id)
+            item.number, item.created = earlier.report_id, False
+            return item
+        _insert_reports(session, [item])
+        return item
 
-    result: tuple[int, bool] = await ctx.esp_writer.run(operation)
-    return result
+    item: _Opening = await ctx.esp_writer.run(operation)
+    return item.number, item.created
 
 
 def _by_reference(session: Session, partner_id: uuid.UUID, reference: str) -> AnyRow | None:
@@ -360,40 +383,78 @@ class Finished:
 
 @dataclass
 class _Finishing:
-    id: uuid.UUID
-    report_id: int
     partner_id: uuid.UUID
+    report_id: int
+    id: uuid.UUID | None = None
     done: Finished | None = None
+    refusal: EspError | None = None
 
 
 async def finish(ctx: AppContext, partner_id: uuid.UUID, report_id: int) -> Finished:
     """File the report: a Tipline report, its evidence and custody events, committed before
-    the answer. The reports finished in one batch are filed together (esp.filing)."""
+    the answer. The reports finished in one batch are claimed and filed together
+    (`_file_batch`, esp.filing)."""
 
     def operation(session: Session) -> _Finishing:
-        now = clock.now()
-        report = _claim(session, _FINISH, partner_id, report_id, now, state=EspReportState.finished, closed_at=now)
         waiting: list[_Finishing] = session.info.setdefault(_FINISHING_KEY, [])
         if not waiting:
             at_batch_end(session, lambda s: _file_batch(s, ctx))
-        item = _Finishing(report.id, report.report_id, partner_id)
+        item = _Finishing(partner_id, report_id)
         waiting.append(item)
         return item
 
     item: _Finishing = await ctx.esp_writer.run(operation)
+    if item.refusal is not None:
+        raise item.refusal
     assert item.done is not None
     hashing_worker.wake()  # committed: its files and hashes can be matched now
     return item.done
 
 
 _FINISHING_KEY = "tipline.esp.finishing"
+# Every open, unexpired report of the batch's (number, partner) pairs, finished at once.
+# The numbers alone as well: with them both databases search the unique index on
+# report_id (SQLite otherwise reads every open report).
+_FINISH_MANY = (update(_REPORTS)
+                .where(_REPORTS.c.report_id.in_(bindparam("b_numbers", expanding=True)),
+                       tuple_(_REPORTS.c.report_id, _REPORTS.c.partner_id).in_(bindparam("b_pairs", expanding=True)),
+                       _REPORTS.c.state == EspReportState.open,
+                       or_(_REPORTS.c.opened_at > bindparam("b_opened_after"),
+                           _REPORTS.c.last_change_at > bindparam("b_changed_after")))
+                .values(state=EspReportState.finished, closed_at=bindparam("b_now"))
+                .returning(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.partner_id))
 
 
 def _file_batch(session: Session, ctx: AppContext) -> None:
+    """Claim the batch's finished reports in one statement, refuse the ones it could not
+    claim (each with its precise reason, to its caller alone), and file the rest."""
     items: list[_Finishing] = session.info.pop(_FINISHING_KEY, [])
-    filed = filing.file_reports(session, ctx, [item.id for item in items])
+    now = clock.now()
+    claimed = {(row.report_id, row.partner_id): row.id for row in session.connection().execute(_FINISH_MANY, {
+        "b_numbers": [item.report_id for item in items],
+        "b_pairs": [(item.report_id, item.partner_id) for item in items], "b_now": now,
+        "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR})}
+    filing_now: list[_Finishing] = []
     for item in items:
-        created, file_ids = filed[item.id]
+        # A pair named twice in one batch is claimed by its first finish only.
+        item.id = claimed.pop((item.report_id, item.partner_id), None)
+        if item.id is None:
+            # Not claimed: the checks say why (unknown, foreign, expired, finished,
+            # retracted). They read the clock again, later, so they refuse what the
+            # statement refused; only a clock set back in between lets one pass.
+            try:
+                report = _open(session, item.partner_id, item.report_id)
+            except EspError as refusal:
+                item.refusal = refusal
+                continue
+            _change(session, report.id, state=EspReportState.finished, closed_at=now)
+            item.id = report.id
+        filing_now.append(item)
+    if not filing_now:
+        return
+    filed = filing.file_reports(session, ctx, [cast(uuid.UUID, item.id) for item in filing_now])
+    for item in filing_now:
+        created, file_ids = filed[cast(uuid.UUID, item.id)]
         item.done = Finished(item.report_id, file_ids, created.id, created.reference)
 
 
