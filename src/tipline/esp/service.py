@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -198,6 +198,11 @@ def _claim_statement(**values: Any) -> Any:
 
 
 _TOUCH = _claim_statement(last_change_at=bindparam("b_now"))
+# The touch of a file's details: only where that file is on the report.
+_TOUCH_WITH_FILE = _claim_statement(last_change_at=bindparam("b_now")).where(
+    exists().where(_FILES.c.esp_report_id == _REPORTS.c.id, _FILES.c.file_id == bindparam("b_file")))
+_SET_FILE_DETAILS = update(_FILES).where(_FILES.c.esp_report_id == bindparam("b_report"),
+                                         _FILES.c.file_id == bindparam("b_file"))
 
 
 def _claim(session: Session, statement: Any, partner_id: uuid.UUID, report_id: int, now: datetime,
@@ -218,7 +223,6 @@ def _claim(session: Session, statement: Any, partner_id: uuid.UUID, report_id: i
 
 
 _UPDATE_REPORT = update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
-_UPDATE_FILE = update(_FILES).where(_FILES.c.id == bindparam("b_id"))
 
 
 def _change(session: Session, row_id: uuid.UUID, **values: Any) -> None:
@@ -325,17 +329,27 @@ async def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict
     _check_supplemental(details, report_id)
 
     def operation(session: Session) -> tuple[int, str]:
-        report = _open(session, partner_id, report_id)
         connection = session.connection()
-        row_id = connection.execute(_SELECT_FILE, {"b_report": report.id, "b_file": file_id}).scalar_one_or_none()
-        if row_id is None:
-            raise EspError(Code.file_not_found, "File does not exist", report_id=report_id)
+        now = clock.now()
+        # One statement checks the report and the file and touches (and locks) the report.
+        touched = connection.execute(_TOUCH_WITH_FILE, {
+            "b_number": report_id, "b_partner": partner_id, "b_now": now, "b_file": file_id,
+            "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR}).one_or_none()
+        if touched is None:
+            # Refused: the checks say why, with nothing changed.
+            report = _open(session, partner_id, report_id)
+            if connection.execute(_SELECT_FILE, {"b_report": report.id, "b_file": file_id}).first() is None:
+                raise EspError(Code.file_not_found, "File does not exist", report_id=report_id)
+            # Only a clock set back between the two reads gets here: touch it by id.
+            _change(session, report.id, last_change_at=now)
+            report_row_id = report.id
+        else:
+            report_row_id = touched.id
         viewed = details.get("fileViewedByEsp")
-        connection.execute(_UPDATE_FILE, {
-            "b_id": row_id, "details": details, "viewed_by_esp": viewed,
+        connection.execute(_SET_FILE_DETAILS, {
+            "b_report": report_row_id, "b_file": file_id, "details": details, "viewed_by_esp": viewed,
             "exif_viewed_by_esp": details.get("exifViewedByEsp"),
             "publicly_available": details.get("publiclyAvailable"), "needs_legal_basis": viewed is not True})
-        _change(session, report.id, last_change_at=clock.now())
         return report_id, file_id
 
     result: tuple[int, str] = await ctx.esp_writer.run(operation)
