@@ -4,7 +4,9 @@ together, and each refusal still reaches its own caller with its precise reason.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import event, func, insert, select
@@ -21,6 +23,8 @@ from tipline.esp.models import EspReport, EspReportState, Partner
 from tipline.esp.xml import Code, EspError, read_document
 from tipline.reports.models import Report
 
+T = TypeVar("T")
+
 
 def _document() -> dict[str, Any]:
     return read_document((GOLDEN / "client_submit_minimal.xml").read_bytes(), "report", schema.REPORT, "utf-8")
@@ -29,6 +33,13 @@ def _document() -> dict[str, Any]:
 def _partner_id(sessions: sessionmaker[Session], username: str) -> Any:
     with transaction(sessions) as session:
         return session.execute(select(Partner.id).where(Partner.username == username)).scalar_one()
+
+
+def _run(scenario: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a scenario in an event loop of its own thread: earlier tests (the browser ones)
+    may leave a loop running in this one, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(scenario())).result()
 
 
 @pytest.fixture
@@ -51,7 +62,7 @@ def test_reports_opened_together_get_distinct_numbers_and_a_collision_is_redrawn
         return list(await asyncio.gather(*(service.open_report(esp_ctx, partner_id, _document())
                                            for _ in range(3))))
 
-    opened = asyncio.run(open_three())
+    opened = _run(open_three)
     assert one_batch.batches == 1
     low = service.REPORT_ID_RANGE[0]
     assert sorted(number for number, _ in opened) == [low + 5, low + 7, low + 9]
@@ -82,7 +93,7 @@ def test_finishes_in_one_batch_are_filed_and_refused_one_by_one(
         assert one_batch.batches == batches + 1
         return [first, second, foreign, retracted, *results]
 
-    first, second, foreign, retracted, *results = asyncio.run(scenario())
+    first, second, foreign, retracted, *results = _run(scenario)
     done_first, done_second, again, other, unknown, gone = results
     assert isinstance(done_first, service.Finished) and done_first.report_id == first
     assert isinstance(done_second, service.Finished) and done_second.report_id == second
