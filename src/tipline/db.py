@@ -119,6 +119,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _WRITE_LOCKS[engine] = SqliteWriteLock(engine.url.database)
         return engine
     engine = create_engine(url, **{"pool_size": 10, "max_overflow": 20, **kwargs})
+    # Many rows inserted at once (audit entries, custody events, a batch's reports) go as one
+    # multi-row INSERT, not one statement per row: PostgreSQL then plans and runs one
+    # statement, which costs it a fraction of the per-row executions.
+    engine.dialect.use_insertmanyvalues_wo_returning = True
     _ping_idle_connections(engine)
     return engine
 

@@ -64,3 +64,14 @@ def test_result_can_be_read_midway_and_again() -> None:
 def test_empty_input() -> None:
     assert digests_of([]) == expected(b"")
     assert digests_of([]).md5 == "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def test_a_digester_told_the_md5_is_known_leaves_it_out_and_takes_the_rest() -> None:
+    # The hashing worker's case: the vault took MD5 and SHA-256 on receipt; SHA-256 is
+    # taken again to check the bytes, SHA-1 for the banks.
+    data = b"an invented evidence file " * 5000
+    digester = Digester(md5=False)
+    digester.update(data[:7])
+    digester.update(data[7:])
+    assert digester.result() == Digests(md5="", sha1=hashlib.sha1(data).hexdigest(),
+                                        sha256=hashlib.sha256(data).hexdigest(), size=len(data))

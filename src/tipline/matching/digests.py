@@ -23,24 +23,26 @@ class Digests:
 
 
 class Digester:
-    """Feed chunks with `update` as they arrive; `result` can be asked for at any time."""
+    """Feed chunks with `update` as they arrive; `result` can be asked for at any time.
+    With md5=False no MD5 is taken (its digest reads ""), for a caller that has it already."""
 
-    def __init__(self) -> None:
-        self._md5 = hashlib.md5(usedforsecurity=False)
+    def __init__(self, *, md5: bool = True) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._size = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         # hashlib releases the GIL for chunks over 2 KiB, so other threads keep running.
-        self._md5.update(data)
+        if self._md5 is not None:
+            self._md5.update(data)
         self._sha1.update(data)
         self._sha256.update(data)
         self._size += memoryview(data).nbytes
 
     def result(self) -> Digests:
         return Digests(
-            md5=self._md5.hexdigest(),
+            md5=self._md5.hexdigest() if self._md5 is not None else "",
             sha1=self._sha1.hexdigest(),
             sha256=self._sha256.hexdigest(),
             size=self._size,

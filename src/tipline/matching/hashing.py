@@ -1,5 +1,7 @@
 """The known-content hashes of one stored file: SHA-1 (and SHA-256 again, to check the
-vault), PDQ with its quality for images, vPDQ for videos.
+vault), PDQ with its quality for images, vPDQ for videos. MD5 is not taken again: the
+vault took it with the SHA-256 when the file was received, and a matching SHA-256 says
+the bytes are the same.
 
 This runs in the hashing worker's child processes (tipline.matching.worker): decoding
 and hashing are CPU work that must not hold the server's GIL. A child gets the blob's
@@ -42,7 +44,6 @@ class StoredFile:
 @dataclass(frozen=True)
 class FileHashes:
     sha1: str
-    md5: str
     sha256: str
     size: int
     perceptual: str  # "pdq", "vpdq" or "" (not an image or a video)
@@ -93,7 +94,7 @@ def hash_stored_file(store: BlobStore, keys: crypto.Keys, item: StoredFile, *,
     Nothing perceptual is stored for a file whose plaintext differs from what was received
     (`problem` says how); the caller raises the alarm."""
     kind = perceptual_kind(item.media_type)
-    digester = Digester()
+    digester = Digester(md5=False)
     image: bytearray | None = bytearray() if kind == "pdq" else None
     frames: list[VpdqFrame] | None = None
     try:
@@ -115,8 +116,7 @@ def hash_stored_file(store: BlobStore, keys: crypto.Keys, item: StoredFile, *,
     if digests.sha256 != item.sha256 or digests.size != item.size:
         return _alarm(digester, kind, "the plaintext differs from what was received "
                       f"(SHA-256 {digests.sha256}, {digests.size} bytes)")
-    hashes = FileHashes(sha1=digests.sha1, md5=digests.md5, sha256=digests.sha256,
-                        size=digests.size, perceptual=kind)
+    hashes = FileHashes(sha1=digests.sha1, sha256=digests.sha256, size=digests.size, perceptual=kind)
     if kind == "pdq":
         return _with_pdq(hashes, image, max_pixels)
     if kind == "vpdq":
@@ -143,8 +143,8 @@ def _with_pdq(hashes: FileHashes, image: bytearray | None, max_pixels: int) -> F
 
 def _alarm(digester: Digester, kind: str, problem: str) -> FileHashes:
     digests = digester.result()
-    return FileHashes(sha1=digests.sha1, md5=digests.md5, sha256=digests.sha256,
-                      size=digests.size, perceptual=kind, problem=problem)
+    return FileHashes(sha1=digests.sha1, sha256=digests.sha256, size=digests.size,
+                      perceptual=kind, problem=problem)
 
 
 def _digested(chunks: Iterable[bytes], digester: Digester) -> Iterator[bytes]:

@@ -54,10 +54,13 @@ MAX_ATTEMPTS = 3
 RECLAIM_EVERY = 30.0  # seconds between looks for stale claims
 SUBMITTED_BATCH = 500  # submitted hashes matched per transaction
 CLAIM_WHILE_BUSY = 0.25  # seconds
-# Finished files wait this long at most for others to be stored in the same transaction:
-# the commit, audit head, claim and bank lookups are then paid once for several files.
-SETTLE_WITHIN = 0.2  # seconds
-QUEUED_PER_WORKER = 3  # files handed to the pool per hashing process (running and queued)
+# Finished files wait for others (SETTLE_FILES_PER_WORKER per hashing process, or at most
+# SETTLE_WITHIN) to be stored in the same transaction: the commit, audit head, claim and
+# bank lookups are then paid once for several files. The pool holds enough files that it
+# never runs dry meanwhile.
+SETTLE_WITHIN = 0.5  # seconds
+SETTLE_FILES_PER_WORKER = 2
+QUEUED_PER_WORKER = 4  # files handed to the pool per hashing process (running and queued)
 
 _WORKERS: weakref.WeakSet[HashWorker] = weakref.WeakSet()
 
@@ -188,7 +191,8 @@ class HashWorker:
             wanted = room if room > 0 and (more or self._woken.is_set() or
                                            time.monotonic() - last_claim > CLAIM_WHILE_BUSY) else 0
             # Store finished files together, unless the pool would run dry meanwhile.
-            settle = bool(finished) and (len(finished) >= self.workers or len(inflight) <= self.workers
+            settle = bool(finished) and (len(finished) >= SETTLE_FILES_PER_WORKER * self.workers
+                                         or len(inflight) <= self.workers
                                          or time.monotonic() - first_finished >= SETTLE_WITHIN)
             if wanted and (settle or not finished or room > self.workers):
                 self._woken.clear()

@@ -21,6 +21,9 @@ from tipline.settings import Settings
 MAX_PARTS = 400
 MAX_FIELD_BYTES = 200_000
 MAX_FIELDS_TOTAL = 1_000_000
+# Received chunks (tens of KiB each) are parsed in one thread hop per this many bytes: a
+# hop costs the event loop and a worker thread more than parsing a small chunk does.
+PARSE_BATCH_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -189,15 +192,21 @@ async def parse_streaming_form(request: Request, ctx: AppContext,
     })
     limit = limits.max_files * limits.max_file_bytes + 4 * MAX_FIELDS_TOTAL
     received = 0
+    waiting: list[bytes] = []  # received, not parsed yet
+    waiting_bytes = 0
     try:
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit:
                 raise TooLarge(_("The upload is larger than this site accepts."), field="files")
-            # Hashing, encryption and file writes run off the event loop, so one large
-            # upload on a slow disk does not stall every other visitor.
-            await run_in_threadpool(parser.write, chunk)
-        await run_in_threadpool(parser.finalize)
+            waiting.append(chunk)
+            waiting_bytes += len(chunk)
+            if waiting_bytes >= PARSE_BATCH_BYTES:
+                # Hashing, encryption and file writes run off the event loop, so one large
+                # upload on a slow disk does not stall every other visitor.
+                await run_in_threadpool(_parse, parser, waiting, last=False)
+                waiting, waiting_bytes = [], 0
+        await run_in_threadpool(_parse, parser, waiting, last=True)
     except TiplineError:
         if state.writer is not None:
             state.writer.abort()
@@ -212,3 +221,11 @@ async def parse_streaming_form(request: Request, ctx: AppContext,
         state.writer.abort()
         result.errors.setdefault("files", _("The upload was cut off. Please try again."))
     return result
+
+
+def _parse(parser: MultipartParser, chunks: list[bytes], *, last: bool) -> None:
+    for chunk in chunks:
+        parser.write(chunk)
+    if last:
+        parser.finalize()
+
