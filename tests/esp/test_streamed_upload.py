@@ -53,7 +53,8 @@ def test_a_body_cut_off_inside_the_file_keeps_nothing(
     cut = list(_pieces(report_id, data))[:-3]  # the closing boundary never arrives
     response = esp_client.post("/ispws/upload", content=iter(cut), headers={
         **auth, "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
-    assert code_of(response.text) != 0, response.text
+    assert code_of(response.text) == 1111, response.text
+    assert "The upload was cut off" in response.text
     with sessions() as session:
         assert session.execute(select(EspFile)).first() is None
     assert not [p for p in esp_ctx.settings.vault_dir.rglob("*") if p.is_file()]

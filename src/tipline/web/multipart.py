@@ -228,4 +228,3 @@ def _parse(parser: MultipartParser, chunks: list[bytes], *, last: bool) -> None:
         parser.write(chunk)
     if last:
         parser.finalize()
-
