@@ -7,6 +7,7 @@ with a Request-ID header.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -15,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -23,6 +25,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tipline.context import AppContext
 from tipline.errors import TiplineError
 from tipline.esp import schema, service
 from tipline.esp.xml import (
@@ -100,56 +103,82 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return (username, password) if sep and username else None
 
 
-def _auth_cache(request: Request) -> dict[str, tuple[uuid.UUID, str, float]]:
-    """Recently verified credentials, in memory only, keyed by a keyed digest (never the
-    password). A hit is trusted for AUTH_CACHE_SECONDS without reading the database, so a
-    disabled partner or a changed password takes effect within that time."""
-    cache: dict[str, tuple[uuid.UUID, str, float]] | None = getattr(request.app.state, "esp_auth_cache", None)
-    if cache is None:
-        cache = {}
-        request.app.state.esp_auth_cache = cache
-    return cache
+@dataclass(frozen=True)
+class _Login:
+    """Credentials verified recently: whose they are, and the stored hash they matched."""
+
+    partner_id: uuid.UUID
+    username: str
+    password_hash: str
+    fresh_until: float  # time.monotonic()
 
 
-def _cache_key(request: Request, username: str, password: str) -> str:
-    key: bytes | None = getattr(request.app.state, "esp_auth_key", None)
-    if key is None:
-        key = get_ctx(request).keys.derive("esp-auth-cache")
-        request.app.state.esp_auth_key = key
-    return hmac.new(key, f"{username}\x00{password}".encode(), hashlib.sha256).hexdigest()
+class _Logins:
+    """Recently verified partner credentials, in memory only, keyed by a keyed digest (never
+    the password). A fresh entry is trusted for AUTH_CACHE_SECONDS without reading the
+    database, so a disabled partner or a changed password takes effect within that time.
+
+    Argon2id costs some 200 ms of CPU. A client sends its requests in parallel with the same
+    credentials, so without care every one of them verified afresh whenever an entry aged:
+    concurrent checks of the same credentials now share one, and an aged entry is renewed by
+    reading the account only (still active, still the hash the password matched)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._entries: dict[str, _Login] = {}
+        self._checking: dict[str, asyncio.Future[_Login | None]] = {}
+
+    def digest(self, username: str, password: str) -> str:
+        return hmac.new(self._key, f"{username}\x00{password}".encode(), hashlib.sha256).hexdigest()
+
+    def fresh(self, digest: str) -> _Login | None:
+        found = self._entries.get(digest)
+        return found if found is not None and found.fresh_until > time.monotonic() else None
+
+    async def check(self, ctx: AppContext, digest: str, username: str, password: str) -> _Login | None:
+        """Verify against the database (in a worker thread), once for all concurrent callers."""
+        checking = self._checking.get(digest)
+        if checking is None:
+            checking = asyncio.ensure_future(run_in_threadpool(self._verify, ctx, digest, username, password))
+            self._checking[digest] = checking
+            checking.add_done_callback(lambda _done: self._checking.pop(digest, None))
+        # Shielded: one caller going away must not cancel the check the others wait for.
+        return await asyncio.shield(checking)
+
+    def _verify(self, ctx: AppContext, digest: str, username: str, password: str) -> _Login | None:
+        earlier = self._entries.get(digest)
+        with ctx.sessions() as session:
+            partner = service.authenticate(session, username, password,
+                                           verified_hash=earlier.password_hash if earlier else None)
+        if partner is None:
+            self._entries.pop(digest, None)
+            return None
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        login = _Login(partner.id, partner.username, partner.password_hash,
+                       time.monotonic() + AUTH_CACHE_SECONDS)
+        self._entries[digest] = login
+        return login
 
 
-def _cached(request: Request, username: str, password: str) -> tuple[uuid.UUID, str] | None:
-    hit = _auth_cache(request).get(_cache_key(request, username, password))
-    if hit is not None and hit[2] > time.monotonic():
-        return hit[0], hit[1]
-    return None
-
-
-def _check_credentials(request: Request, username: str, password: str) -> tuple[uuid.UUID, str] | None:
-    """The slow path: Argon2id against the stored hash (in a worker thread)."""
-    ctx = get_ctx(request)
-    cache = _auth_cache(request)
-    digest = _cache_key(request, username, password)
-    with ctx.sessions() as session:
-        partner = service.authenticate(session, username, password)
-    if partner is None:
-        cache.pop(digest, None)
-        return None
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[digest] = (partner.id, partner.username, time.monotonic() + AUTH_CACHE_SECONDS)
-    return partner.id, partner.username
+def _logins(request: Request) -> _Logins:
+    logins: _Logins | None = getattr(request.app.state, "esp_logins", None)
+    if logins is None:
+        logins = _Logins(get_ctx(request).keys.derive("esp-auth-cache"))
+        request.app.state.esp_logins = logins
+    return logins
 
 
 async def current_partner(request: Request) -> tuple[uuid.UUID, str]:
     credentials = _basic(request)
-    found = None
-    if credentials is not None:
-        found = _cached(request, *credentials) or await run_in_threadpool(_check_credentials, request, *credentials)
+    if credentials is None:
+        raise Unauthorized
+    logins = _logins(request)
+    digest = logins.digest(*credentials)
+    found = logins.fresh(digest) or await logins.check(get_ctx(request), digest, *credentials)
     if found is None:
         raise Unauthorized
-    return found
+    return found.partner_id, found.username
 
 
 async def _xml_body(request: Request) -> tuple[bytes, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -96,9 +97,17 @@ def reset_password(session: Session, username: str, *, actor: str) -> Credential
     return Credentials(username, password)
 
 
-def authenticate(session: Session, username: str, password: str) -> Partner | None:
-    """The active partner with these credentials, or None (same work either way)."""
+def authenticate(session: Session, username: str, password: str, *,
+                 verified_hash: str | None = None) -> Partner | None:
+    """The active partner with these credentials, or None (same work either way).
+
+    `verified_hash`: the stored hash these same credentials matched before (the API keeps
+    recent logins). While the account still holds that hash the answer cannot differ, so
+    Argon2 is not run again; a changed password or a disabled account still refuses."""
     partner = session.execute(select(Partner).where(Partner.username == username)).scalar_one_or_none()
+    if partner is not None and verified_hash is not None and hmac.compare_digest(partner.password_hash,
+                                                                                 verified_hash):
+        return partner if partner.active else None
     ok = passwords.verify_password(partner.password_hash if partner else None, password)
     return partner if ok and partner is not None and partner.active else None
 
