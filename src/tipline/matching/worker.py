@@ -59,8 +59,8 @@ CLAIM_WHILE_BUSY = 0.25  # seconds
 # bank lookups are then paid once for several files. The pool holds enough files that it
 # never runs dry meanwhile.
 SETTLE_WITHIN = 0.5  # seconds
-SETTLE_FILES_PER_WORKER = 2
-QUEUED_PER_WORKER = 4  # files handed to the pool per hashing process (running and queued)
+SETTLE_FILES_PER_WORKER = 4
+QUEUED_PER_WORKER = 6  # files handed to the pool per hashing process (running and queued)
 
 _WORKERS: weakref.WeakSet[HashWorker] = weakref.WeakSet()
 
