@@ -118,7 +118,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         _WRITE_LOCKS[engine] = SqliteWriteLock(engine.url.database)
         return engine
-    engine = create_engine(url, **{"pool_size": 10, "max_overflow": 20, **kwargs})
+    engine = create_engine(url, **{"pool_size": 10, "max_overflow": 20,
+                                   "connect_args": {"prepare_threshold": PREPARE_AFTER}, **kwargs})
     # Many rows inserted at once (audit entries, custody events, a batch's reports) go as one
     # multi-row INSERT, not one statement per row: PostgreSQL then plans and runs one
     # statement, which costs it a fraction of the per-row executions.
@@ -127,6 +128,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+# psycopg prepares a statement on the server once a connection has run it this many times
+# (its default is 5). Batches make statements whose text varies with their row count (a
+# multi-row INSERT, an IN list), and most variants never reached five uses on one
+# connection, so PostgreSQL parsed and planned them afresh each time.
+PREPARE_AFTER = 1
 PING_AFTER_IDLE = 5.0  # seconds
 
 

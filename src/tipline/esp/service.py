@@ -39,6 +39,12 @@ from tipline.matching.models import SubmittedHash
 
 OPEN_FOR = timedelta(hours=24)
 IDLE_FOR = timedelta(hours=1)
+# An upload or file details rewrite the report's last_change_at only when it is older than
+# this. Each rewrite was an UPDATE of an indexed column (a new row version in all six of the
+# table's indexes) on every partner request; now a report is only locked and checked. The
+# recorded time may lag the true last change by up to this much, so the report is kept that
+# much longer: never deleted early.
+CHANGE_RECORDED_EVERY = timedelta(minutes=1)
 REPORT_ID_RANGE = (100_000_000, 999_999_999)
 logger = logging.getLogger(__name__)
 
@@ -129,8 +135,9 @@ def expires_at(report: EspReport | AnyRow) -> datetime:
 
 
 def _expiry(opened_at: datetime, last_change_at: datetime) -> datetime:
-    """24 h after opening or 1 h after the last change, whichever is later."""
-    return max(opened_at + OPEN_FOR, last_change_at + IDLE_FOR)
+    """24 h after opening or 1 h after the last change, whichever is later (with the minute
+    by which the recorded change may lag the true one)."""
+    return max(opened_at + OPEN_FOR, last_change_at + IDLE_FOR + CHANGE_RECORDED_EVERY)
 
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING, in each dialect's spelling (several rows: one
@@ -195,40 +202,32 @@ def _open(session: Session, partner_id: uuid.UUID, report_id: int) -> AnyRow:
     return report
 
 
-def _claim_statement(**values: Any) -> Any:
-    """UPDATE … RETURNING of the partner's report, only while it is open and unexpired."""
-    return (update(_REPORTS)
-            .where(_REPORTS.c.report_id == bindparam("b_number"), _REPORTS.c.partner_id == bindparam("b_partner"),
-                   _REPORTS.c.state == EspReportState.open,
-                   # Not expired: opened within OPEN_FOR, or changed within IDLE_FOR (see _expiry).
-                   or_(_REPORTS.c.opened_at > bindparam("b_opened_after"),
-                       _REPORTS.c.last_change_at > bindparam("b_changed_after")))
-            .values(**values).returning(_REPORTS.c.id, _REPORTS.c.report_id))
-
-
-_TOUCH = _claim_statement(last_change_at=bindparam("b_now"))
-# The touch of a file's details: only where that file is on the report.
-_TOUCH_WITH_FILE = _claim_statement(last_change_at=bindparam("b_now")).where(
+# The partner's report, locked, only while it is open and unexpired (see _expiry).
+_LOCK_OPEN = (select(_REPORTS.c.id, _REPORTS.c.report_id, _REPORTS.c.last_change_at)
+              .where(_REPORTS.c.report_id == bindparam("b_number"), _REPORTS.c.partner_id == bindparam("b_partner"),
+                     _REPORTS.c.state == EspReportState.open,
+                     or_(_REPORTS.c.opened_at > bindparam("b_opened_after"),
+                         _REPORTS.c.last_change_at > bindparam("b_changed_after")))
+              .with_for_update())
+# The same, only where that file is on the report (file details).
+_LOCK_OPEN_WITH_FILE = _LOCK_OPEN.where(
     exists().where(_FILES.c.esp_report_id == _REPORTS.c.id, _FILES.c.file_id == bindparam("b_file")))
 _SET_FILE_DETAILS = update(_FILES).where(_FILES.c.esp_report_id == bindparam("b_report"),
                                          _FILES.c.file_id == bindparam("b_file"))
 
 
-def _claim(session: Session, statement: Any, partner_id: uuid.UUID, report_id: int, now: datetime,
-           **values: Any) -> AnyRow:
-    """Change an open report in one statement (one round trip, where checking and then
-    changing took two). Where nothing matched, the checks run as before and raise the
-    precise refusal (unknown, foreign, expired, finished, retracted). They read the clock
-    again, later, so they refuse whatever the statement refused; only a clock set back in
-    between could let them pass, and then the change is made by id."""
-    row = session.connection().execute(statement, {
-        "b_number": report_id, "b_partner": partner_id, "b_now": now,
-        "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR}).one_or_none()
-    if row is not None:
-        return row
-    report = _open(session, partner_id, report_id)
-    _change(session, report.id, **values)
-    return report
+def _lock_open(session: Session, statement: Any, partner_id: uuid.UUID, report_id: int, now: datetime,
+               **params: Any) -> AnyRow | None:
+    """Check and lock an open report in one statement (one round trip, where reading and
+    then locking took two); None where the statement found nothing."""
+    return session.connection().execute(statement, {
+        "b_number": report_id, "b_partner": partner_id, **params, "b_opened_after": now - OPEN_FOR,
+        "b_changed_after": now - IDLE_FOR - CHANGE_RECORDED_EVERY}).one_or_none()
+
+
+def _record_change(session: Session, report: AnyRow, now: datetime) -> None:
+    if report.last_change_at <= now - CHANGE_RECORDED_EVERY:
+        _change(session, report.id, last_change_at=now)
 
 
 _UPDATE_REPORT = update(_REPORTS).where(_REPORTS.c.id == bindparam("b_id"))
@@ -316,7 +315,11 @@ async def add_file(ctx: AppContext, partner_id: uuid.UUID, report_id: int, blob:
 
     def operation(session: Session) -> Uploaded:
         now = clock.now()
-        report = _claim(session, _TOUCH, partner_id, report_id, now, last_change_at=now)
+        # Where nothing matched, the checks say why (unknown, foreign, expired, finished,
+        # retracted). They read the clock again, later, so they refuse what the statement
+        # refused; only a clock set back in between lets one pass.
+        report = _lock_open(session, _LOCK_OPEN, partner_id, report_id, now) or _open(session, partner_id, report_id)
+        _record_change(session, report, now)
         file_id = secrets.token_hex(16)
         session.connection().execute(_INSERT_FILE, {
             "id": new_id(), "file_id": file_id, "esp_report_id": report.id, "uploaded_at": now,
@@ -340,23 +343,18 @@ async def set_file_details(ctx: AppContext, partner_id: uuid.UUID, details: dict
     def operation(session: Session) -> tuple[int, str]:
         connection = session.connection()
         now = clock.now()
-        # One statement checks the report and the file and touches (and locks) the report.
-        touched = connection.execute(_TOUCH_WITH_FILE, {
-            "b_number": report_id, "b_partner": partner_id, "b_now": now, "b_file": file_id,
-            "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR}).one_or_none()
-        if touched is None:
+        # One statement checks the report and the file and locks the report.
+        report = _lock_open(session, _LOCK_OPEN_WITH_FILE, partner_id, report_id, now, b_file=file_id)
+        if report is None:
             # Refused: the checks say why, with nothing changed.
             report = _open(session, partner_id, report_id)
             if connection.execute(_SELECT_FILE, {"b_report": report.id, "b_file": file_id}).first() is None:
                 raise EspError(Code.file_not_found, "File does not exist", report_id=report_id)
-            # Only a clock set back between the two reads gets here: touch it by id.
-            _change(session, report.id, last_change_at=now)
-            report_row_id = report.id
-        else:
-            report_row_id = touched.id
+            # Only a clock set back between the two reads gets here.
+        _record_change(session, report, now)
         viewed = details.get("fileViewedByEsp")
         connection.execute(_SET_FILE_DETAILS, {
-            "b_report": report_row_id, "b_file": file_id, "details": details, "viewed_by_esp": viewed,
+            "b_report": report.id, "b_file": file_id, "details": details, "viewed_by_esp": viewed,
             "exif_viewed_by_esp": details.get("exifViewedByEsp"),
             "publicly_available": details.get("publiclyAvailable"), "needs_legal_basis": viewed is not True})
         return report_id, file_id
@@ -456,7 +454,7 @@ def _file_batch(session: Session, ctx: AppContext) -> None:
     claimed = {(row.report_id, row.partner_id): row.id for row in session.connection().execute(_FINISH_MANY, {
         "b_numbers": [item.report_id for item in items],
         "b_pairs": [(item.report_id, item.partner_id) for item in items], "b_now": now,
-        "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR})}
+        "b_opened_after": now - OPEN_FOR, "b_changed_after": now - IDLE_FOR - CHANGE_RECORDED_EVERY})}
     filing_now: list[_Finishing] = []
     for item in items:
         # A pair named twice in one batch is claimed by its first finish only.
