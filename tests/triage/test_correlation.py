@@ -21,6 +21,7 @@ from tipline.reports.models import Report
 from tipline.reports.schemas import ReportCreate
 from tipline.reports.states import ReportStatus
 from tipline.triage import correlation
+from tipline.triage.identifiers import IdentifierKind
 from tipline.triage.models import ReportIdentifier
 
 
@@ -148,7 +149,9 @@ def test_related_query_uses_the_indexes(ctx: AppContext) -> None:
 def test_counting_new_reports_looks_identifiers_up_in_the_index(ctx: AppContext) -> None:
     """Each batch of partner reports asks which reports hold its identifiers: that must be a
     lookup of (kind, value) in the index on either database, never a scan of a whole kind."""
-    query = correlation._HOLDERS.params(kind="username", values=["pixelplay:quiet_owl", "pixelplay:loud_owl"])
+    values = {f"values_{kind.value}": [] for kind in IdentifierKind}
+    values["values_username"] = ["pixelplay:quiet_owl", "pixelplay:loud_owl"]
+    query = correlation._HOLDERS.params(values)
     with ctx.sessions() as session:
         sql = str(query.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
         if BACKEND == "sqlite":

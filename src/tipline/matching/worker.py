@@ -191,10 +191,13 @@ class HashWorker:
             wanted = room if room > 0 and (more or self._woken.is_set() or
                                            time.monotonic() - last_claim > CLAIM_WHILE_BUSY) else 0
             # Store finished files together, unless the pool would run dry meanwhile.
-            settle = bool(finished) and (len(finished) >= SETTLE_FILES_PER_WORKER * self.workers
-                                         or len(inflight) <= self.workers
+            together = SETTLE_FILES_PER_WORKER * self.workers
+            settle = bool(finished) and (len(finished) >= together or len(inflight) <= self.workers
                                          or time.monotonic() - first_finished >= SETTLE_WITHIN)
-            if wanted and (settle or not finished or room > self.workers):
+            # A claim stores what has finished in the same transaction, so claim when that is
+            # due anyway, when nothing waits to be stored, or once the pool has room for a
+            # settle's worth: claiming whenever there was room settled every two or three files.
+            if wanted and (settle or not finished or room >= together):
                 self._woken.clear()
                 settle = True
             else:

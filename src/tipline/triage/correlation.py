@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Select, and_, bindparam, delete, distinct, func, select
+from sqlalchemy import Select, and_, bindparam, delete, distinct, func, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from tipline import clock
@@ -67,26 +67,31 @@ def identifier_rows(found: dict[uuid.UUID, list[identifiers.Identifier]]) -> lis
             for report_id, items in found.items() for item in items]
 
 
-# Built once, run once per kind: "kind = ? AND value IN (…)" is a lookup per value in the
-# (kind, value) index on SQLite and PostgreSQL alike (a (kind, value) IN (…) of pairs made
-# SQLite scan the table, and IN lists for both columns made PostgreSQL scan a whole kind).
-_HOLDERS = (select(ReportIdentifier.report_id, ReportIdentifier.value)
-            .where(ReportIdentifier.kind == bindparam("kind"),
-                   ReportIdentifier.value.in_(bindparam("values", expanding=True))))
+def _holders_of(kind: IdentifierKind) -> Select[uuid.UUID, IdentifierKind, str]:
+    return (select(ReportIdentifier.report_id, ReportIdentifier.kind, ReportIdentifier.value)
+            .where(ReportIdentifier.kind == kind,
+                   ReportIdentifier.value.in_(bindparam(f"values_{kind.value}", expanding=True))))
+
+
+# Built once: one branch per kind, "kind = ? AND value IN (…)", which both SQLite and
+# PostgreSQL look up per value in the (kind, value) index (a (kind, value) IN (…) of pairs
+# made SQLite scan the table, and IN lists for both columns made PostgreSQL scan a whole
+# kind). One statement for every kind: one round trip per batch, not one per kind. An empty
+# list matches nothing.
+_HOLDERS = union_all(*(_holders_of(kind) for kind in IdentifierKind))
 
 
 def count_related_new(session: Session, found: dict[uuid.UUID, list[identifiers.Identifier]]) -> dict[uuid.UUID, int]:
     """For reports not indexed yet: how many other reports (already indexed, or among these)
-    share an identifier with each. One query per kind, through the (kind, value) index."""
+    share an identifier with each. One query, through the (kind, value) index."""
     holders: dict[tuple[str, str], set[uuid.UUID]] = {}
     wanted = {(str(item.kind), item.value) for items in found.values() for item in items}
     if wanted:
-        by_kind: dict[str, list[str]] = {}
+        values: dict[str, list[str]] = {f"values_{kind.value}": [] for kind in IdentifierKind}
         for kind, value in sorted(wanted):
-            by_kind.setdefault(kind, []).append(value)
-        for kind, values in by_kind.items():
-            for report_id, value in session.execute(_HOLDERS, {"kind": kind, "values": values}):
-                holders.setdefault((kind, value), set()).add(report_id)
+            values[f"values_{kind}"].append(value)
+        for report_id, kind, value in session.connection().execute(_HOLDERS, values):
+            holders.setdefault((str(kind), value), set()).add(report_id)
     for report_id, items in found.items():
         for item in items:
             holders.setdefault((str(item.kind), item.value), set()).add(report_id)
