@@ -221,6 +221,31 @@ def test_reports_expire(esp_client: TestClient, esp_ctx: AppContext, auth: dict[
     assert list(esp_ctx.blobs.all_names()) == []
 
 
+def test_file_details_keep_a_report_open_too(esp_client: TestClient, auth: dict[str, str]) -> None:
+    from datetime import timedelta
+
+    from tipline import clock
+
+    report_id = submit(esp_client, auth)
+    file_id = re.search(r"<fileId>([0-9a-f]{32})</fileId>",  # type: ignore[union-attr]
+                        upload(esp_client, auth, report_id, png_bytes(seed=9))).group(1)
+    details = (f"<fileDetails><reportId>{report_id}</reportId><fileId>{file_id}</fileId>"
+               "<fileViewedByEsp>true</fileViewedByEsp></fileDetails>").encode()
+
+    def file_details() -> int:
+        return code_of(esp_client.post("/ispws/fileinfo", content=details, headers={**auth, **XML}).text)
+
+    # Details sent within a minute of a change are not a new change of record; later ones are.
+    clock.advance(timedelta(seconds=30).total_seconds())
+    assert file_details() == 0
+    clock.advance(timedelta(hours=23, minutes=29).total_seconds())
+    assert file_details() == 0  # 23:59 after opening: one more hour from here
+    clock.advance(timedelta(minutes=59).total_seconds())
+    assert file_details() == 0
+    clock.advance(timedelta(hours=1, minutes=1, seconds=1).total_seconds())
+    assert file_details() == 5001
+
+
 def test_xsd_is_our_own_schema(esp_client: TestClient, auth: dict[str, str]) -> None:
     from tipline.esp.xml import parse
 
