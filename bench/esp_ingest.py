@@ -218,7 +218,7 @@ class HashWatch:
             time.sleep(0.25)  # a count over the table: polled more often, it costs the server's database
         with self._engine.connect() as conn:
             last = conn.execute(select(func.max(hashed_at)).select_from(table("evidence_file"))).scalar_one()
-        return float(last.timestamp())
+        return time.time() if last is None else float(last.timestamp())  # None: no file stored yet
 
 
 def _hash_one(data: bytes) -> str:
